@@ -1,0 +1,237 @@
+//! Error types, one per domain.
+//!
+//! Hostile input is always reported as [`VerifyError::Unauthorized`] or
+//! [`RefreshError::Unauthorized`] with a [`Rejection`] that says why, for the
+//! server's logs. Clients should only ever be told "unauthorized": the reason
+//! helps an attacker more than it helps a legitimate user.
+
+use std::error::Error as StdError;
+
+use crate::store::SessionHandle;
+
+/// Why a token was rejected.
+///
+/// This is meant for server-side logs and metrics. Do not send it to the
+/// client: map every variant to the same generic answer.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The token is longer than the configured maximum; it was not decoded.
+    TooLong,
+    /// The token is not well formed (segments, base64url, JSON, field types).
+    Malformed,
+    /// The header names an algorithm that is not the one pinned to the key.
+    Algorithm,
+    /// The header `typ` is not the one expected for this kind of token.
+    Type,
+    /// The header carries a parameter that is not allowed (`crit`, `jwk`, ...).
+    Header,
+    /// The key id is not in the local key set (or the key has been retired).
+    UnknownKey,
+    /// The signature or MAC does not verify.
+    Signature,
+    /// A claim is missing, has the wrong type, or does not match (`iss`, `aud`, `nbf`, `iat`).
+    Claims,
+    /// The token, or the session behind it, has expired.
+    Expired,
+    /// No live session has this handle (it never existed, was revoked or purged).
+    SessionNotFound,
+    /// The token belongs to a generation the session no longer accepts.
+    StaleGeneration,
+    /// The token names a generation the store has never reached (a lost write).
+    FutureGeneration,
+    /// The authentication is older than the maximum age the caller asked for.
+    AuthTooOld,
+}
+
+impl Rejection {
+    /// A short, stable, lowercase description, safe for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLong => "token too long",
+            Self::Malformed => "malformed token",
+            Self::Algorithm => "unexpected algorithm",
+            Self::Type => "unexpected token type",
+            Self::Header => "forbidden header parameter",
+            Self::UnknownKey => "unknown key id",
+            Self::Signature => "invalid signature",
+            Self::Claims => "invalid claims",
+            Self::Expired => "expired",
+            Self::SessionNotFound => "no such session",
+            Self::StaleGeneration => "stale token generation",
+            Self::FutureGeneration => "unknown future token generation",
+            Self::AuthTooOld => "authentication too old",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error from verifying an access token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is genuine and otherwise valid but has expired: the client
+    /// should call the refresh endpoint and retry.
+    #[error("access token expired, try refresh")]
+    TryRefresh,
+    /// The token must not be accepted. The client should be treated as
+    /// logged out.
+    #[error("unauthorized: {0}")]
+    Unauthorized(Rejection),
+    /// Strict verification could not reach the store. Fail closed.
+    #[error("session store failed")]
+    Store(#[from] StoreError),
+}
+
+/// An error from [`SessionManager::refresh`](crate::SessionManager::refresh).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The token must not be accepted (invalid, expired, revoked, unknown).
+    /// Nothing was revoked.
+    #[error("unauthorized: {0}")]
+    Unauthorized(Rejection),
+    /// A genuine refresh token was presented after it had been retired: it
+    /// was copied. The session (or every session of the user, depending on
+    /// the [`TheftPolicy`](crate::TheftPolicy)) has been revoked.
+    #[error("refresh token reuse detected, session {handle} revoked")]
+    TokenTheftDetected {
+        /// The session whose refresh token was reused.
+        handle: SessionHandle,
+        /// The owner of that session.
+        user_id: String,
+    },
+    /// The store failed. The presented token is still valid if it was valid
+    /// before: nothing was half-written.
+    #[error("session store failed")]
+    Store(#[from] StoreError),
+    /// The operating system's random number generator failed.
+    #[error("random number generator failed")]
+    Random(#[from] RandomError),
+}
+
+/// An error from session management operations other than verify and refresh.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// No live session has this handle.
+    #[error("no such session")]
+    NotFound,
+    /// The custom access claims are not acceptable (a reserved claim name,
+    /// or not a JSON object).
+    #[error("invalid access claims: {0}")]
+    InvalidClaims(String),
+    /// The user id is empty or too long.
+    #[error("invalid user id")]
+    InvalidUserId,
+    /// The store failed; nothing was half-written.
+    #[error("session store failed")]
+    Store(#[from] StoreError),
+    /// The operating system's random number generator failed.
+    #[error("random number generator failed")]
+    Random(#[from] RandomError),
+}
+
+/// An error from a [`SessionStore`](crate::SessionStore) implementation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `insert` found a session with the same handle.
+    #[error("a session with this handle already exists")]
+    AlreadyExists,
+    /// The store rejected the data (too large, not representable).
+    #[error("the store rejected the session data")]
+    InvalidData(#[source] Box<dyn StdError + Send + Sync>),
+    /// The operation did not complete in time. It may or may not have been
+    /// applied.
+    #[error("the store timed out")]
+    Timeout,
+    /// The store is unreachable or failed.
+    #[error("store backend error")]
+    Backend(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Backend(err.into())
+    }
+
+    /// Wraps an error about data the store cannot hold.
+    pub fn invalid_data(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::InvalidData(err.into())
+    }
+}
+
+/// A configuration mistake, found when keys or the manager are built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A key is shorter than the minimum (32 bytes for HMAC keys).
+    #[error("key too short: {actual} bytes, at least {min} required")]
+    KeyTooShort {
+        /// The minimum length in bytes.
+        min: usize,
+        /// The length given.
+        actual: usize,
+    },
+    /// A key id is empty, too long or not printable ASCII.
+    #[error("invalid key id")]
+    InvalidKeyId,
+    /// Two keys share an id.
+    #[error("duplicate key id")]
+    DuplicateKeyId,
+    /// No signing key or no refresh key was configured.
+    #[error("missing key: {0}")]
+    MissingKey(&'static str),
+    /// A duration is outside its allowed range.
+    #[error("invalid setting {name}: {reason}")]
+    InvalidSetting {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The key material is not valid for its algorithm.
+    #[error("invalid key material")]
+    InvalidKey,
+}
+
+/// The operating system's random number generator failed.
+#[derive(Debug, thiserror::Error)]
+#[error("operating system random number generator failed")]
+pub struct RandomError(#[source] pub(crate) rand::rngs::SysError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_lowercase_without_period() {
+        let all = [
+            Rejection::TooLong,
+            Rejection::Malformed,
+            Rejection::Algorithm,
+            Rejection::Type,
+            Rejection::Header,
+            Rejection::UnknownKey,
+            Rejection::Signature,
+            Rejection::Claims,
+            Rejection::Expired,
+            Rejection::SessionNotFound,
+            Rejection::StaleGeneration,
+            Rejection::FutureGeneration,
+            Rejection::AuthTooOld,
+        ];
+        for r in all {
+            let s = r.to_string();
+            assert!(!s.ends_with('.'), "{s}");
+            assert_eq!(s, s.to_lowercase());
+        }
+    }
+}
