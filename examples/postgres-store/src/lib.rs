@@ -1,0 +1,1 @@
+//! A postgres store for sessionkit (work in progress).

@@ -1,0 +1,1 @@
+//! A redis store for sessionkit (work in progress).

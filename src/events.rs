@@ -1,0 +1,55 @@
+//! Security events, reported to an optional hook.
+
+use crate::store::SessionHandle;
+
+/// Something security-relevant happened to a session.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A retired refresh token was presented: it was copied. The session (or
+    /// all of the user's sessions, per the theft policy) is being revoked.
+    TheftDetected {
+        /// The session whose token was reused.
+        handle: SessionHandle,
+        /// Its owner.
+        user_id: String,
+        /// The generation of the token that was presented.
+        presented_generation: u64,
+        /// The session's generation at that moment.
+        current_generation: u64,
+    },
+    /// A session was revoked.
+    Revoked {
+        /// The session.
+        handle: SessionHandle,
+        /// Why.
+        reason: RevokeReason,
+    },
+}
+
+/// Why a session was revoked.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum RevokeReason {
+    /// [`SessionManager::revoke`](crate::SessionManager::revoke) was called.
+    Requested,
+    /// The session was replaced by [`SessionManager::reissue`](crate::SessionManager::reissue).
+    Reissued,
+    /// A refresh token of this session was reused.
+    Theft,
+}
+
+/// Receives [`SessionEvent`]s. Called synchronously, after the store has
+/// been updated; keep it quick (queue the work if it is not).
+///
+/// Any `Fn(&SessionEvent) + Send + Sync + 'static` is a hook.
+pub trait EventHook: Send + Sync + 'static {
+    /// Called once per event.
+    fn on_event(&self, event: &SessionEvent);
+}
+
+impl<F: Fn(&SessionEvent) + Send + Sync + 'static> EventHook for F {
+    fn on_event(&self, event: &SessionEvent) {
+        self(event)
+    }
+}

@@ -1,0 +1,400 @@
+//! The store conformance suite, for every [`SessionStore`], ours or yours.
+//!
+//! ```
+//! # #[cfg(feature = "memory-store")]
+//! # fn main() {
+//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! # rt.block_on(async {
+//! sessionkit::testing::run_store_suite(|| async { sessionkit::MemoryStore::new() }).await;
+//! # });
+//! # }
+//! # #[cfg(not(feature = "memory-store"))]
+//! # fn main() {}
+//! ```
+//!
+//! The suite checks every rule of the [`SessionStore`] contract, including
+//! that 64 concurrent compare-and-swaps with one expected version have
+//! exactly one winner, and then runs the rotation and theft-detection
+//! scenarios through a [`SessionManager`] over the store, so a store that
+//! passes gets theft detection that works.
+//!
+//! A failed check panics with the name of the rule it broke: this module is
+//! meant to be called from tests.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test kit reports failures by panicking"
+)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::{Map, Value, json};
+use time::{Duration, OffsetDateTime};
+
+use crate::{
+    ManualClock, RefreshError, RefreshKey, RotationNonce, SessionHandle, SessionManager,
+    SessionRecord, SessionStore, SigningKey, TokenHash,
+};
+
+/// Runs every conformance check against stores made by `make_store`.
+///
+/// `make_store` is called once per check and should return an empty,
+/// isolated store (its own schema, key prefix or database), because some
+/// checks purge every expired record. Checks print their names as they run.
+///
+/// # Panics
+/// When the store breaks a rule of the contract, naming the rule.
+pub async fn run_store_suite<S, F, Fut>(make_store: F)
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! check {
+        ($name:ident) => {
+            println!("store suite: {}", stringify!($name));
+            $name(make_store().await).await;
+        };
+    }
+    check!(insert_then_load_round_trips);
+    check!(insert_existing_handle_fails_and_keeps_the_original);
+    check!(load_of_unknown_handle_is_none);
+    check!(compare_and_swap_follows_the_version);
+    check!(delete_reports_whether_it_existed);
+    check!(list_by_user_sees_exactly_the_users_records);
+    check!(delete_by_user_keeps_the_kept_and_other_users);
+    check!(purge_removes_only_expired_records);
+    check!(concurrent_compare_and_swap_has_one_winner);
+    check!(concurrent_insert_of_one_handle_has_one_winner);
+    check!(rotation_and_theft_detection_work_through_the_store);
+    check!(concurrent_refreshes_never_fork_a_lineage_with_grace);
+    check!(concurrent_refreshes_never_fork_a_lineage_without_grace);
+    check!(two_managers_share_sessions_through_the_store);
+}
+
+const T0: i64 = 1_900_000_000;
+
+fn at(offset: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(T0 + offset).expect("in range")
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    crate::random::fill(&mut b).expect("OS random number generator");
+    b
+}
+
+fn unique_user(label: &str) -> String {
+    format!("{label}-{}", SessionHandle::from_bytes(random_bytes()))
+}
+
+/// A record as the core would write it, with awkward content: unicode,
+/// nesting, every optional field set.
+pub fn sample_record(user_id: &str) -> SessionRecord {
+    let mut claims = Map::new();
+    claims.insert("role".into(), json!("admin"));
+    claims.insert("scopes".into(), json!(["read", "write", "ünïcödé ✓"]));
+    SessionRecord {
+        handle: SessionHandle::from_bytes(random_bytes()),
+        user_id: user_id.to_owned(),
+        created_at: at(0),
+        auth_time: at(-5),
+        absolute_expires_at: at(30 * 86_400),
+        refresh_expires_at: at(7 * 86_400),
+        generation: 3,
+        current_hash: TokenHash::from_bytes(random_bytes()),
+        prev_hash: Some(TokenHash::from_bytes(random_bytes())),
+        rotated_at: Some(at(60)),
+        nonce: RotationNonce::from_bytes(random_bytes()),
+        access_claims: claims,
+        session_data: json!({"cart": [1, 2, 3], "nested": {"a": null, "b": 1.5}, "s": "quote\" and \\"}),
+        version: 1,
+    }
+}
+
+async fn insert_then_load_round_trips<S: SessionStore>(store: S) {
+    let r = sample_record(&unique_user("round-trip"));
+    store.insert(&r).await.expect("insert");
+    let loaded = store.load(&r.handle).await.expect("load").expect("record present");
+    assert_eq!(loaded, r, "load must return exactly what was inserted");
+
+    let mut fresh = sample_record(&r.user_id);
+    fresh.prev_hash = None;
+    fresh.rotated_at = None;
+    fresh.generation = 0;
+    fresh.access_claims = Map::new();
+    fresh.session_data = Value::Null;
+    store.insert(&fresh).await.expect("insert");
+    let loaded = store.load(&fresh.handle).await.expect("load").expect("present");
+    assert_eq!(loaded, fresh, "optional fields and empty values must round trip");
+}
+
+async fn insert_existing_handle_fails_and_keeps_the_original<S: SessionStore>(store: S) {
+    let r = sample_record(&unique_user("dup"));
+    store.insert(&r).await.expect("insert");
+    let mut other = sample_record(&unique_user("dup-other"));
+    other.handle = r.handle;
+    match store.insert(&other).await {
+        Err(crate::StoreError::AlreadyExists) => {}
+        other => panic!("insert of an existing handle must fail with AlreadyExists, got {other:?}"),
+    }
+    let loaded = store.load(&r.handle).await.expect("load").expect("present");
+    assert_eq!(loaded, r, "a failed insert must leave the original untouched");
+    assert!(
+        store.list_by_user(&other.user_id).await.expect("list").is_empty(),
+        "a failed insert must not enter the user index"
+    );
+}
+
+async fn load_of_unknown_handle_is_none<S: SessionStore>(store: S) {
+    let h = SessionHandle::from_bytes(random_bytes());
+    assert!(store.load(&h).await.expect("load").is_none());
+}
+
+async fn compare_and_swap_follows_the_version<S: SessionStore>(store: S) {
+    let r = sample_record(&unique_user("cas"));
+    store.insert(&r).await.expect("insert");
+    let mut next = r.clone();
+    next.generation = 4;
+    next.version = 2;
+    next.session_data = json!({"changed": true});
+    assert!(store.compare_and_swap(1, &next).await.expect("cas"), "CAS on the stored version must succeed");
+    assert_eq!(store.load(&r.handle).await.expect("load").expect("present"), next);
+
+    let mut stale = next.clone();
+    stale.generation = 99;
+    stale.version = 2;
+    assert!(
+        !store.compare_and_swap(1, &stale).await.expect("cas"),
+        "CAS on a stale version must fail"
+    );
+    assert_eq!(
+        store.load(&r.handle).await.expect("load").expect("present"),
+        next,
+        "a failed CAS must not change the record"
+    );
+
+    let mut missing = sample_record(&r.user_id);
+    missing.version = 2;
+    assert!(
+        !store.compare_and_swap(1, &missing).await.expect("cas"),
+        "CAS on a missing handle must fail"
+    );
+    assert!(store.load(&missing.handle).await.expect("load").is_none(), "CAS must never insert");
+}
+
+async fn delete_reports_whether_it_existed<S: SessionStore>(store: S) {
+    let r = sample_record(&unique_user("delete"));
+    store.insert(&r).await.expect("insert");
+    assert!(store.delete(&r.handle).await.expect("delete"));
+    assert!(!store.delete(&r.handle).await.expect("delete"));
+    assert!(store.load(&r.handle).await.expect("load").is_none());
+    assert!(store.list_by_user(&r.user_id).await.expect("list").is_empty(), "delete must update the user index");
+}
+
+async fn list_by_user_sees_exactly_the_users_records<S: SessionStore>(store: S) {
+    let alice = unique_user("alice");
+    let bob = unique_user("bob");
+    let mut mine = Vec::new();
+    for _ in 0..5 {
+        let r = sample_record(&alice);
+        store.insert(&r).await.expect("insert");
+        mine.push(r.handle);
+    }
+    let b = sample_record(&bob);
+    store.insert(&b).await.expect("insert");
+    let mut listed: Vec<SessionHandle> = store
+        .list_by_user(&alice)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.handle)
+        .collect();
+    listed.sort();
+    mine.sort();
+    assert_eq!(listed, mine, "list_by_user must return exactly the user's records");
+    assert!(store.list_by_user(&unique_user("nobody")).await.expect("list").is_empty());
+    // A user id that is a prefix of another must not match it.
+    assert!(store.list_by_user(&alice[..alice.len() - 1]).await.expect("list").is_empty());
+}
+
+async fn delete_by_user_keeps_the_kept_and_other_users<S: SessionStore>(store: S) {
+    let alice = unique_user("alice");
+    let bob = unique_user("bob");
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let r = sample_record(&alice);
+        store.insert(&r).await.expect("insert");
+        handles.push(r.handle);
+    }
+    let b = sample_record(&bob);
+    store.insert(&b).await.expect("insert");
+    let keep = handles[0];
+    assert_eq!(store.delete_by_user(&alice, Some(&keep)).await.expect("delete_by_user"), 3);
+    let left: Vec<SessionHandle> = store.list_by_user(&alice).await.expect("list").into_iter().map(|r| r.handle).collect();
+    assert_eq!(left, vec![keep], "only the kept session survives");
+    for h in &handles[1..] {
+        assert!(store.load(h).await.expect("load").is_none());
+    }
+    assert!(store.load(&b.handle).await.expect("load").is_some(), "other users are unaffected");
+    assert_eq!(store.delete_by_user(&alice, None).await.expect("delete_by_user"), 1);
+    assert_eq!(store.delete_by_user(&alice, None).await.expect("delete_by_user"), 0);
+}
+
+async fn purge_removes_only_expired_records<S: SessionStore>(store: S) {
+    let user = unique_user("purge");
+    let live = sample_record(&user);
+    let mut idle_dead = sample_record(&user);
+    idle_dead.refresh_expires_at = at(100);
+    let mut absolute_dead = sample_record(&user);
+    absolute_dead.absolute_expires_at = at(100);
+    idle_dead.absolute_expires_at = at(1000);
+    for r in [&live, &idle_dead, &absolute_dead] {
+        store.insert(r).await.expect("insert");
+    }
+    assert_eq!(store.purge_expired(at(99)).await.expect("purge"), 0, "nothing is expired before its expiry");
+    assert_eq!(store.purge_expired(at(100)).await.expect("purge"), 2, "records expire at their expiry instant");
+    assert!(store.load(&live.handle).await.expect("load").is_some());
+    assert!(store.load(&idle_dead.handle).await.expect("load").is_none());
+    assert!(store.load(&absolute_dead.handle).await.expect("load").is_none());
+    let listed = store.list_by_user(&user).await.expect("list");
+    assert_eq!(listed.len(), 1, "purge must update the user index");
+}
+
+async fn concurrent_compare_and_swap_has_one_winner<S: SessionStore>(store: S) {
+    let r = sample_record(&unique_user("race"));
+    store.insert(&r).await.expect("insert");
+    let candidates: Vec<SessionRecord> = (0..64u64)
+        .map(|i| {
+            let mut c = r.clone();
+            c.generation = 100 + i;
+            c.version = 2;
+            c
+        })
+        .collect();
+    let results = join_all(candidates.iter().map(|c| store.compare_and_swap(1, c))).await;
+    let winners: Vec<usize> = results
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, res)| res.expect("cas").then_some(i))
+        .collect();
+    assert_eq!(winners.len(), 1, "64 concurrent CAS with one expected version must have exactly one winner");
+    let stored = store.load(&r.handle).await.expect("load").expect("present");
+    assert_eq!(stored, candidates[winners[0]], "the stored record is the winner's");
+}
+
+async fn concurrent_insert_of_one_handle_has_one_winner<S: SessionStore>(store: S) {
+    let user = unique_user("insert-race");
+    let first = sample_record(&user);
+    let candidates: Vec<SessionRecord> = (0..16u64)
+        .map(|i| {
+            let mut c = first.clone();
+            c.generation = i;
+            c
+        })
+        .collect();
+    let results = join_all(candidates.iter().map(|c| store.insert(c))).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "concurrent inserts of one handle must have exactly one winner");
+    assert_eq!(store.list_by_user(&user).await.expect("list").len(), 1);
+}
+
+fn manager<S: SessionStore>(store: S, clock: Arc<ManualClock>, grace: i64) -> SessionManager<S> {
+    SessionManager::builder(store)
+        .signing_key(SigningKey::hs256("suite", &[0x5a; 32]).expect("valid key"))
+        .refresh_key(RefreshKey::new(1, &[0xa5; 32]).expect("valid key"))
+        .grace(Duration::seconds(grace))
+        .clock(clock)
+        .build()
+        .expect("valid configuration")
+}
+
+async fn rotation_and_theft_detection_work_through_the_store<S: SessionStore>(store: S) {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let m = manager(store, Arc::clone(&clock), 10);
+    let user = unique_user("theft");
+    let s = m.create(&user, json!({"role": "user"}), json!({"k": "v"})).await.expect("create");
+    m.verify(s.access_token.expose()).expect("fresh access token verifies");
+    clock.advance(Duration::seconds(1));
+    let r2 = m.refresh(s.refresh_token.expose()).await.expect("first refresh");
+    clock.advance(Duration::seconds(1));
+    let r3 = m.refresh(r2.refresh_token.expose()).await.expect("second refresh");
+    clock.advance(Duration::seconds(30));
+    match m.refresh(s.refresh_token.expose()).await {
+        Err(RefreshError::TokenTheftDetected { handle, user_id }) => {
+            assert_eq!(handle, s.handle);
+            assert_eq!(user_id, user);
+        }
+        other => panic!("replaying a retired token must be theft, got {other:?}"),
+    }
+    assert!(
+        matches!(m.refresh(r3.refresh_token.expose()).await, Err(RefreshError::Unauthorized(_))),
+        "after theft the newest token must fail too"
+    );
+    assert!(m.store().load(&s.handle).await.expect("load").is_none(), "theft revokes the session");
+}
+
+async fn concurrent_refreshes<S: SessionStore>(store: S, grace: i64) {
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let m = manager(store, Arc::clone(&clock), grace);
+    let s = m.create(&unique_user("race"), Value::Null, Value::Null).await.expect("create");
+    let token = s.refresh_token.expose().to_owned();
+    let results = join_all((0..64).map(|_| m.refresh(&token))).await;
+    let successes: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|t| t.refresh_token.expose().to_owned()))
+        .collect();
+    if grace > 0 {
+        assert_eq!(successes.len(), 64, "inside the grace every concurrent refresh succeeds");
+        assert!(
+            successes.iter().all(|t| *t == successes[0]),
+            "every concurrent refresh receives the same successor"
+        );
+        let record = m.store().load(&s.handle).await.expect("load").expect("alive");
+        assert_eq!(record.generation, 1, "exactly one rotation happened");
+        m.refresh(&successes[0]).await.expect("the single lineage continues");
+    } else {
+        assert!(successes.len() <= 1, "without grace at most one refresh succeeds, got {}", successes.len());
+        if let Some(winner) = successes.first() {
+            // Every loser presented a retired token: theft, so the session is gone.
+            assert!(m.refresh(winner).await.is_err(), "a theft verdict revoked the lineage");
+        }
+    }
+}
+
+async fn concurrent_refreshes_never_fork_a_lineage_with_grace<S: SessionStore>(store: S) {
+    concurrent_refreshes(store, 10).await;
+}
+
+async fn concurrent_refreshes_never_fork_a_lineage_without_grace<S: SessionStore>(store: S) {
+    concurrent_refreshes(store, 0).await;
+}
+
+async fn two_managers_share_sessions_through_the_store<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let a = manager(Arc::clone(&store), Arc::clone(&clock), 10);
+    let b = manager(Arc::clone(&store), Arc::clone(&clock), 10);
+    let s = a.create(&unique_user("pair"), Value::Null, Value::Null).await.expect("create");
+    b.verify(s.access_token.expose()).expect("instance B verifies A's token");
+    let r2 = a.refresh(s.refresh_token.expose()).await.expect("rotate on A");
+    clock.advance(Duration::seconds(11));
+    assert!(
+        matches!(b.refresh(s.refresh_token.expose()).await, Err(RefreshError::TokenTheftDetected { .. })),
+        "replay on B of a token rotated on A is theft"
+    );
+    assert!(a.refresh(r2.refresh_token.expose()).await.is_err());
+
+    let s = a.create(&unique_user("pair"), Value::Null, Value::Null).await.expect("create");
+    assert!(b.revoke(&s.handle).await.expect("revoke"));
+    assert!(
+        matches!(a.refresh(s.refresh_token.expose()).await, Err(RefreshError::Unauthorized(_))),
+        "a revocation on B stops a refresh on A"
+    );
+    assert!(a.verify_strict(s.access_token.expose()).await.is_err());
+}
