@@ -1,4 +1,70 @@
-//! sessionkit
+//! Session management for Rust services: short-lived JWT access tokens,
+//! single-use rotating refresh tokens with theft detection, and a pluggable
+//! store.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use sessionkit::{MemoryStore, RefreshError, RefreshKey, SessionManager, SigningKey};
+//! use serde_json::json;
+//!
+//! let manager = SessionManager::builder(MemoryStore::new())
+//!     .signing_key(SigningKey::hs256("2026-11", &[7u8; 32])?) // load from your secret store
+//!     .refresh_key(RefreshKey::new(1, &[9u8; 32])?)
+//!     .build()?;
+//!
+//! // Log in: one session, two tokens.
+//! let session = manager.create("user-42", json!({ "role": "admin" }), json!(null)).await?;
+//!
+//! // Every request: verify the access token, no store involved.
+//! let verified = manager.verify(session.access_token.expose())?;
+//! assert_eq!(verified.user_id(), "user-42");
+//!
+//! // When it expires: rotate. Each refresh token works once.
+//! let second = manager.refresh(session.refresh_token.expose()).await?;
+//! let third = manager.refresh(second.refresh_token.expose()).await?;
+//!
+//! // A copy of a retired refresh token, used later, is theft: the whole
+//! // session is revoked, and the owner's newest token stops working too.
+//! let replay = manager.refresh(session.refresh_token.expose()).await;
+//! assert!(matches!(replay, Err(RefreshError::TokenTheftDetected { .. })));
+//! assert!(manager.refresh(third.refresh_token.expose()).await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The model
+//!
+//! - **Access token**: a compact JWS (`typ: at+jwt`) carrying `sub`, `sid`
+//!   (the session handle), `gen`, `iat`, `exp`, `auth_time` and your custom
+//!   claims. [`SessionManager::verify`] checks it without the store;
+//!   [`SessionManager::verify_strict`] also asks the store, so revocation
+//!   is immediate.
+//! - **Refresh token**: opaque, single use, sealed with an HMAC so forged
+//!   tokens are rejected before the store is read. Each refresh retires the
+//!   presented token. Presenting a retired token again (outside a short
+//!   grace window for lost responses and concurrent tabs) means it was
+//!   copied: the session is revoked and [`RefreshError::TokenTheftDetected`]
+//!   is returned.
+//! - **Store**: [`SessionStore`] is seven atomic operations; rotation is one
+//!   compare-and-swap, so every store that keeps the contract gets race-free
+//!   rotation and theft detection. [`MemoryStore`] ships with the crate
+//!   (feature `memory-store`, on by default); the `testing` feature exports
+//!   the conformance suite for your own store.
+//!
+//! # Custom claims
+//!
+//! Custom access claims are a JSON object (`serde_json::Value`), not a type
+//! parameter: the store stays non-generic, a store written once serves every
+//! application, and services in other languages read the same claims. Read
+//! them back typed with [`Verified::claims_as`].
+//!
+//! # Features
+//!
+//! - `memory-store` (default): [`MemoryStore`].
+//! - `testing`: [`testing::run_store_suite`].
+//! - `tracing`: `tracing` events for security decisions, with session
+//!   handles but never token material.
 #![forbid(unsafe_code)]
 
 mod access_token;

@@ -29,6 +29,8 @@
     reason = "a test kit reports failures by panicking"
 )]
 
+mod fault;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
+pub use self::fault::{Fault, FaultyStore, Op};
 use crate::{
     ManualClock, RefreshError, RefreshKey, RotationNonce, SessionHandle, SessionManager,
     SessionRecord, SessionStore, SigningKey, TokenHash,
