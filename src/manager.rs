@@ -224,9 +224,13 @@ impl<S: SessionStore> SessionManager<S> {
         };
         // A handle collision needs 2^64 sessions; retry once rather than
         // reason about it.
-        if let Err(StoreError::AlreadyExists) = self.inner.store.insert(&record).await {
-            record.handle = new_handle()?;
-            self.inner.store.insert(&record).await?;
+        match self.inner.store.insert(&record).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => {
+                record.handle = new_handle()?;
+                self.inner.store.insert(&record).await?;
+            }
+            Err(e) => return Err(e.into()),
         }
         log_debug!(session = %record.handle, "session created");
         Ok(self.issue(&record, &secret, now))

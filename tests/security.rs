@@ -299,7 +299,7 @@ async fn sec_10_absolute_timeout_is_never_extended() {
     ));
     assert!(matches!(
         f.manager.verify_strict(last.access_token.expose()).await,
-        Err(VerifyError::Unauthorized(Rejection::Expired))
+        Err(VerifyError::Unauthorized(_))
     ));
 }
 
