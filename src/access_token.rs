@@ -35,11 +35,6 @@ pub const RESERVED_CLAIMS: &[&str] = &[
 pub struct AccessToken(String);
 
 impl AccessToken {
-    /// Wraps the text of a token this crate signed.
-    pub(crate) fn new(text: String) -> Self {
-        Self(text)
-    }
-
     /// The compact JWS, to be sent to the client.
     pub fn expose(&self) -> &str {
         &self.0
@@ -897,7 +892,7 @@ mod tests {
         );
         assert_eq!(
             token,
-            AccessToken::new(token.expose().to_owned()),
+            AccessToken(token.expose().to_owned()),
             "same claims, same token"
         );
         let text = token.clone().into_string();
