@@ -31,6 +31,8 @@ enum Step {
     OwnerRetry,
     /// A thief presents a copy of the token of this many generations back.
     Replay(u64),
+    /// Two requests present the newest token at the same moment (two tabs).
+    Concurrent,
     Advance(i64),
     Revoke,
 }
@@ -42,6 +44,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0u64..4).prop_map(Step::Replay),
         3 => (0i64..25).prop_map(Step::Advance),
         1 => Just(Step::Revoke),
+        2 => Just(Step::Concurrent),
     ]
 }
 
@@ -89,6 +92,14 @@ impl Model {
     }
 }
 
+fn classify(r: &Result<sessionkit::SessionTokens, RefreshError>) -> Expect {
+    match r {
+        Ok(_) => Expect::Ok(u64::MAX),
+        Err(RefreshError::TokenTheftDetected { .. }) => Expect::Theft,
+        Err(_) => Expect::Unauthorized,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -125,6 +136,34 @@ proptest! {
                 Step::Revoke => {
                     rt.block_on(f.manager.revoke(&s.handle)).unwrap();
                     model.alive = false;
+                    continue;
+                }
+                Step::Concurrent => {
+                    let token = tokens[&newest].clone();
+                    let (a, b) = rt.block_on(async {
+                        tokio::join!(f.manager.refresh(&token), f.manager.refresh(&token))
+                    });
+                    let normalize = |e: Expect| match e {
+                        Expect::Ok(_) => Expect::Ok(u64::MAX),
+                        other => other,
+                    };
+                    let mut expected = [
+                        normalize(model.present(newest, now)),
+                        normalize(model.present(newest, now)),
+                    ];
+                    let mut actual = [classify(&a), classify(&b)];
+                    expected.sort_by_key(|e| format!("{e:?}"));
+                    actual.sort_by_key(|e| format!("{e:?}"));
+                    prop_assert_eq!(&expected, &actual, "concurrent pair at t={}", now);
+                    let winners: Vec<String> = [a, b]
+                        .into_iter()
+                        .filter_map(|r| r.ok().map(|t| t.refresh_token.expose().to_owned()))
+                        .collect();
+                    if let Some(first) = winners.first() {
+                        prop_assert!(winners.iter().all(|w| w == first), "concurrent refreshes forked");
+                        newest += 1;
+                        tokens.insert(newest, first.clone());
+                    }
                     continue;
                 }
                 Step::OwnerRefresh => newest,
