@@ -49,15 +49,21 @@
 //!
 //! # Expiry
 //!
-//! Redis deletes a session at its expiry by itself, so
-//! [`purge_expired`](sessionkit::SessionStore::purge_expired) is only needed
-//! to trim the expiry index (and user sets) of sessions Redis has already
-//! dropped, and to delete sessions that are expired at a `now` earlier than
-//! Redis's own clock (an injected clock). It counts only the sessions it
-//! deleted itself. Call it periodically: the expiry index keeps one entry per
-//! session until a purge (or a delete) removes it. A user set member whose
-//! session Redis expired is also dropped lazily by `list_by_user` and
-//! `delete_by_user`.
+//! Redis deletes a session at its expiry by itself (by the server's clock),
+//! so [`purge_expired`](sessionkit::SessionStore::purge_expired) is only
+//! needed to trim the indexes of sessions Redis has already dropped, and to
+//! delete sessions expired at a `now` that is ahead of the server's clock
+//! (an injected clock): the expiry is kept beside the record and compared in
+//! Lua. It counts only the sessions it deleted itself. Call it periodically:
+//! the expiry index keeps one entry per session until a purge or a delete
+//! removes it. A user set member whose session Redis expired is also dropped
+//! lazily by `list_by_user` and `delete_by_user`, and each user set expires
+//! with the user's longest-lived session.
+//!
+//! Because TTLs follow the server's clock, a record already expired by that
+//! clock when it is written is dropped at once, which the contract allows. A
+//! test with a [`ManualClock`](sessionkit::ManualClock) should therefore
+//! start in the future (the conformance suite uses 2030), not the past.
 //!
 //! # Limits
 //!
@@ -76,32 +82,33 @@
 //! # Redis Cluster
 //!
 //! This store targets a standalone server (or a primary with replicas,
-//! reached through its primary). It is not cluster-ready as is, and the
-//! layout is chosen so that it can become so:
+//! reached through its primary) and is not cluster-ready: it holds a
+//! [`ConnectionManager`](redis::aio::ConnectionManager), which does not
+//! follow `MOVED` redirections, and its scripts touch several keys. The
+//! layout keeps a cluster port possible; what it would take:
 //!
-//! - A Lua script may only touch keys of one hash slot. `insert`,
-//!   `compare_and_swap`, `delete`, `delete_by_user`, `list_by_user` and
-//!   `purge_expired` each touch a session hash, a user set and the expiry
-//!   index, which hash to different slots; the list, delete and purge
-//!   scripts also build session key names inside Lua, which cluster mode
-//!   does not route.
-//! - The simplest cluster deployment is a prefix in braces,
-//!   `RedisStore::builder().prefix("{sessionkit}")`: every key then shares
-//!   one hash tag, so one slot, and every script stays atomic; it gives up
-//!   sharding (all sessions live on one primary) but keeps failover.
-//! - Sharding would need per-slot layout: the session key can only carry the
-//!   handle (`load` knows nothing else), so a user's set and their sessions
-//!   cannot share a slot unless handles embed a user tag, which the core
-//!   does not do. What must stay atomic is `compare_and_swap` on one key: it
-//!   is single-key once the index updates move out of it (the hash carries
-//!   `e`, so an index entry can be re-scored lazily, as the purge already
-//!   does). `insert` would become `HSETNX`-style creation followed by a
-//!   separate `SADD`, and the user index would be repaired lazily: stale
-//!   members are already dropped on read, and a member missing after a
-//!   crash between the two steps would hide a session from `list_by_user`
-//!   until it expires, which breaks the contract's "sees every record"
-//!   unless the `SADD` goes first. The expiry index would be split into one
-//!   sorted set per slot tag.
+//! - **A script may only touch keys of one hash slot.** Every script but
+//!   `load` touches a session hash, a user set and the expiry index, which
+//!   hash to different slots; `list_by_user`, `delete_by_user` and
+//!   `purge_expired` also reach session keys they discover inside Lua (they
+//!   cannot be declared in advance).
+//! - **Single slot, no sharding.** A prefix in braces,
+//!   `RedisStore::builder().prefix("{sessionkit}")`, makes every key share
+//!   one hash tag, so one slot: each script stays one atomic step (the keys
+//!   built in Lua are in the declared keys' slot). It keeps failover but puts
+//!   every session on one primary. It needs a cluster client in place of the
+//!   `ConnectionManager`, and is untested here.
+//! - **Sharded.** `load` knows only the handle, so a session key can carry
+//!   no user hash tag, and a user's set and sessions land in different
+//!   slots; they cannot be updated atomically together. What must stay
+//!   atomic is `compare_and_swap`, and it can be single-key: the hash keeps
+//!   `e` beside `v`, so the expiry index can be repaired lazily (the purge
+//!   already re-scores entries that lag) instead of being written in the
+//!   same script. `insert` would become two steps, `SADD` to the user set
+//!   first and then a create-if-absent of the session, so that a crash in
+//!   between leaves a stale member (dropped on the next read, as today)
+//!   rather than a session `list_by_user` cannot see. The expiry index would
+//!   be split into one sorted set per slot tag, purged node by node.
 //!
 //! # Security
 //!
