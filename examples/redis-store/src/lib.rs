@@ -1,1 +1,132 @@
-//! A redis store for sessionkit (work in progress).
+//! A Redis [`SessionStore`](sessionkit::SessionStore) for sessionkit.
+//!
+//! ```no_run
+//! use sessionkit::{RefreshKey, SessionManager, SessionStore, SigningKey};
+//! use sessionkit_redis::RedisStore;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+//! let manager = SessionManager::builder(store)
+//!     .signing_key(SigningKey::hs256("k1", &[7; 32])?)
+//!     .refresh_key(RefreshKey::new(1, &[9; 32])?)
+//!     .build()?;
+//! let tokens = manager.create("alice", serde_json::Value::Null, serde_json::Value::Null).await?;
+//! let next = manager.refresh(tokens.refresh_token.expose()).await?;
+//! # let _ = next;
+//! // Once in a while (Redis expires sessions by itself; this trims the indexes):
+//! manager.store().purge_expired(time::OffsetDateTime::now_utc()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every process that connects to the same server with the same prefix sees
+//! the same sessions, so refresh-token rotation and theft detection work
+//! across instances. The store passes `sessionkit::testing::run_store_suite`.
+//!
+//! # Key layout
+//!
+//! With prefix `p` (default `sessionkit`):
+//!
+//! | key | type | content |
+//! |-----|------|---------|
+//! | `p:s:{handle}` | hash | `v` version, `e` expiry (unix s), `u` user key, `d` record as JSON; expires (`PEXPIREAT`) at the session's expiry |
+//! | `p:u:{hex(user_id)}` | set | the user's handles; expires with the user's longest-lived session |
+//! | `p:exp` | sorted set | `handle ++ user key`, scored by expiry: what `purge_expired` scans |
+//!
+//! The handle's text is base64url and the user id is hex-encoded, so no user
+//! id can contain `:`, `*` or a hash tag, or be a prefix of another's key.
+//! The version and expiry sit beside the JSON so the scripts never parse it.
+//!
+//! # Atomicity and round trips
+//!
+//! Each [`SessionStore`](sessionkit::SessionStore) method is one round trip
+//! and one atomic step: `load` is one `HGET`; the others are Lua scripts
+//! (`EVALSHA`, falling back to loading the script after a `NOSCRIPT`, e.g.
+//! after a server restart). `compare_and_swap` checks the version and
+//! replaces the record, its TTL and its index entry in one script, so two
+//! callers, in any processes, can never both win one version.
+//! `purge_expired` runs in batches of 500 index entries (one round trip per
+//! batch) so that no script blocks the server for long.
+//!
+//! # Expiry
+//!
+//! Redis deletes a session at its expiry by itself (by the server's clock),
+//! so [`purge_expired`](sessionkit::SessionStore::purge_expired) is only
+//! needed to trim the indexes of sessions Redis has already dropped, and to
+//! delete sessions expired at a `now` that is ahead of the server's clock
+//! (an injected clock): the expiry is kept beside the record and compared in
+//! Lua. It counts only the sessions it deleted itself. Call it periodically:
+//! the expiry index keeps one entry per session until a purge or a delete
+//! removes it. A user set member whose session Redis expired is also dropped
+//! lazily by `list_by_user` and `delete_by_user`, and each user set expires
+//! with the user's longest-lived session.
+//!
+//! Because TTLs follow the server's clock, a record already expired by that
+//! clock when it is written is dropped at once, which the contract allows. A
+//! test with a [`ManualClock`](sessionkit::ManualClock) should therefore
+//! start in the future (the conformance suite uses 2030), not the past.
+//!
+//! # Limits
+//!
+//! A serialized record over [`DEFAULT_MAX_RECORD_BYTES`] (64 KiB,
+//! configurable with [`RedisStoreBuilder::max_record_bytes`]) is refused with
+//! [`StoreError::InvalidData`](sessionkit::StoreError::InvalidData) before
+//! anything is sent. Every operation is bounded by a timeout
+//! ([`DEFAULT_TIMEOUT`], 5 s) and fails with
+//! [`StoreError::Timeout`](sessionkit::StoreError::Timeout) when it runs
+//! out; the operation may or may not have been applied then, which the core
+//! tolerates. A refused, dropped or failing connection is
+//! [`StoreError::Backend`](sessionkit::StoreError::Backend); the
+//! [`ConnectionManager`](redis::aio::ConnectionManager) reconnects in the
+//! background, so the next operation can succeed.
+//!
+//! # Redis Cluster
+//!
+//! This store targets a standalone server (or a primary with replicas,
+//! reached through its primary) and is not cluster-ready: it holds a
+//! [`ConnectionManager`](redis::aio::ConnectionManager), which does not
+//! follow `MOVED` redirections, and its scripts touch several keys. The
+//! layout keeps a cluster port possible; what it would take:
+//!
+//! - **A script may only touch keys of one hash slot.** Every script but
+//!   `load` touches a session hash, a user set and the expiry index, which
+//!   hash to different slots; `list_by_user`, `delete_by_user` and
+//!   `purge_expired` also reach session keys they discover inside Lua (they
+//!   cannot be declared in advance).
+//! - **Single slot, no sharding.** A prefix in braces,
+//!   `RedisStore::builder().prefix("{sessionkit}")`, makes every key share
+//!   one hash tag, so one slot: each script stays one atomic step (the keys
+//!   built in Lua are in the declared keys' slot). It keeps failover but puts
+//!   every session on one primary. It needs a cluster client in place of the
+//!   `ConnectionManager`, and is untested here.
+//! - **Sharded.** `load` knows only the handle, so a session key can carry
+//!   no user hash tag, and a user's set and sessions land in different
+//!   slots; they cannot be updated atomically together. What must stay
+//!   atomic is `compare_and_swap`, and it can be single-key: the hash keeps
+//!   `e` beside `v`, so the expiry index can be repaired lazily (the purge
+//!   already re-scores entries that lag) instead of being written in the
+//!   same script. `insert` would become two steps, `SADD` to the user set
+//!   first and then a create-if-absent of the session, so that a crash in
+//!   between leaves a stale member (dropped on the next read, as today)
+//!   rather than a session `list_by_user` cannot see. The expiry index would
+//!   be split into one sorted set per slot tag, purged node by node.
+//!
+//! # Security
+//!
+//! Records hold only token hashes, never tokens. The store logs nothing.
+//! Anyone who can write to the Redis keyspace can forge or revoke sessions:
+//! protect the server with authentication, TLS (`rediss://`, after enabling
+//! one of the `redis` crate's TLS features in your own manifest) and network
+//! isolation, and use a prefix no other application writes to.
+#![forbid(unsafe_code)]
+
+mod keys;
+mod scripts;
+mod store;
+
+pub use crate::store::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore,
+    RedisStoreBuilder,
+};
+/// The `redis` crate this store is built on, for
+/// [`RedisStore::from_connection_manager`] and [`RedisStore::connection`].
+pub use redis;

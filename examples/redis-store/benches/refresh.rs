@@ -1,0 +1,283 @@
+//! Refresh latency and throughput over Redis, beside the server floor.
+//!
+//! `cargo bench -p sessionkit-redis --bench refresh` (with `REDIS_URL`, default
+//! `redis://127.0.0.1:6379`). For 1 and 16 concurrent clients, each with its
+//! own session, it measures `SessionManager::refresh` (load + compare-and-swap:
+//! two round trips) and, as the floor, a raw `EVALSHA` of a one-command
+//! script over the same connection. It prints medians, p99, throughput, and
+//! the commands the server ran per refresh.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark reports failures by panicking"
+)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use serde_json::Value;
+use sessionkit::{RefreshKey, SessionManager, SigningKey};
+use sessionkit_redis::RedisStore;
+
+const WARM_UP: Duration = Duration::from_millis(500);
+const MEASURE: Duration = Duration::from_secs(3);
+const ROUND_TRIP_SAMPLE: u64 = 1000;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("sessionkit-bench:{}", std::process::id());
+    let store = match RedisStore::builder()
+        .prefix(prefix.clone())
+        .connect(&url)
+        .await
+    {
+        Ok(store) => store,
+        Err(e) => {
+            println!("skipped: no Redis at {url} ({e})");
+            return;
+        }
+    };
+    let conn = store.connection();
+    let manager = Arc::new(
+        SessionManager::builder(store)
+            .signing_key(SigningKey::hs256("k", &[1; 32]).expect("key"))
+            .refresh_key(RefreshKey::new(1, &[2; 32]).expect("key"))
+            .build()
+            .expect("manager"),
+    );
+    let floor = Arc::new(Script::new("return redis.call('HGET', KEYS[1], 'v')"));
+
+    println!("| workload | clients | median µs | p99 µs | ops/s |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut medians = Vec::new();
+    for clients in [1usize, 16] {
+        let refresh = measure(clients, |i| refresh_client(Arc::clone(&manager), i)).await;
+        report("refresh", clients, &refresh);
+        let eval = measure(clients, |i| {
+            floor_client(conn.clone(), Arc::clone(&floor), prefix.clone(), i)
+        })
+        .await;
+        report("EVALSHA floor", clients, &eval);
+        medians.push((clients, refresh.median, eval.median));
+    }
+    println!();
+    for (clients, refresh, eval) in medians {
+        println!(
+            "clients {clients:>2}: refresh/floor median ratio {:.2}",
+            refresh.as_secs_f64() / eval.as_secs_f64(),
+        );
+    }
+    println!(
+        "server commands per refresh: {:.2} (HGET load + EVALSHA compare-and-swap; counted by the server over {ROUND_TRIP_SAMPLE} sequential refreshes, any other client of the server included)",
+        commands_per_refresh(&manager, &conn).await
+    );
+    cleanup(&conn, &prefix).await;
+}
+
+/// One client: its own session, refreshed in a loop. Returns a step that
+/// performs one refresh.
+async fn refresh_client(
+    manager: Arc<SessionManager<RedisStore>>,
+    i: usize,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send {
+    let tokens = manager
+        .create(&format!("bench-user-{i}"), Value::Null, Value::Null)
+        .await
+        .expect("create");
+    let token = Arc::new(std::sync::Mutex::new(
+        tokens.refresh_token.expose().to_owned(),
+    ));
+    move || {
+        let manager = Arc::clone(&manager);
+        let token = Arc::clone(&token);
+        Box::pin(async move {
+            let current = token.lock().expect("lock").clone();
+            let next = manager.refresh(&current).await.expect("refresh");
+            *token.lock().expect("lock") = next.refresh_token.expose().to_owned();
+        })
+    }
+}
+
+/// One client of the floor: a trivial script on its own key.
+async fn floor_client(
+    conn: ConnectionManager,
+    script: Arc<Script>,
+    prefix: String,
+    i: usize,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send {
+    let key = format!("{prefix}:floor:{i}");
+    let mut c = conn.clone();
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("v")
+        .arg(1)
+        .query_async(&mut c)
+        .await
+        .expect("HSET");
+    move || {
+        let mut conn = conn.clone();
+        let script = Arc::clone(&script);
+        let key = key.clone();
+        Box::pin(async move {
+            let _: Option<String> = script
+                .key(&key)
+                .invoke_async(&mut conn)
+                .await
+                .expect("EVALSHA");
+        })
+    }
+}
+
+struct Stats {
+    median: Duration,
+    p99: Duration,
+    per_sec: f64,
+}
+
+/// Runs `clients` tasks, each looping on its step, through a warm-up and
+/// then a timed window; returns latency percentiles and total throughput.
+async fn measure<F, Fut, S>(clients: usize, make: F) -> Stats
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = S>,
+    S: FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static,
+{
+    let mut steps = Vec::new();
+    for i in 0..clients {
+        steps.push(make(i).await);
+    }
+    let start = Instant::now() + WARM_UP;
+    let end = start + MEASURE;
+    let tasks: Vec<_> = steps
+        .into_iter()
+        .map(|mut step| {
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    let t = Instant::now();
+                    if t >= end {
+                        return samples;
+                    }
+                    step().await;
+                    if t >= start {
+                        samples.push(t.elapsed());
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client task"));
+    }
+    all.sort();
+    let ops = all.len() as u64;
+    Stats {
+        median: all[all.len() / 2],
+        p99: all[all.len() * 99 / 100],
+        per_sec: ops as f64 / MEASURE.as_secs_f64(),
+    }
+}
+
+fn report(name: &str, clients: usize, s: &Stats) {
+    println!(
+        "| {name} | {clients} | {:.1} | {:.1} | {:.0} |",
+        s.median.as_secs_f64() * 1e6,
+        s.p99.as_secs_f64() * 1e6,
+        s.per_sec
+    );
+}
+
+/// Server-side commands per refresh, measured over sequential refreshes.
+async fn commands_per_refresh(
+    manager: &SessionManager<RedisStore>,
+    conn: &ConnectionManager,
+) -> f64 {
+    let tokens = manager
+        .create("bench-count", Value::Null, Value::Null)
+        .await
+        .expect("create");
+    let mut token = tokens.refresh_token.expose().to_owned();
+    let before = command_counts(conn).await;
+    for _ in 0..ROUND_TRIP_SAMPLE {
+        token = manager
+            .refresh(&token)
+            .await
+            .expect("refresh")
+            .refresh_token
+            .expose()
+            .to_owned();
+    }
+    // The second INFO call is itself not counted: INFO is not in the list.
+    let after = command_counts(conn).await;
+    after.saturating_sub(before) as f64 / ROUND_TRIP_SAMPLE as f64
+}
+
+/// Calls of HGET, EVALSHA, EVAL and SCRIPT the server has run, all clients.
+async fn command_counts(conn: &ConnectionManager) -> u64 {
+    let mut c = conn.clone();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut c)
+        .await
+        .expect("INFO");
+    info.lines()
+        .filter(|l| {
+            [
+                "cmdstat_hget:",
+                "cmdstat_evalsha:",
+                "cmdstat_eval:",
+                "cmdstat_script|load:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+async fn cleanup(conn: &ConnectionManager, prefix: &str) {
+    let mut c = conn.clone();
+    let mut cursor = 0u64;
+    loop {
+        let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}

@@ -1,0 +1,235 @@
+//! The store contract, checked against a real Redis: the shared conformance
+//! suite, then what is specific to this store (TTLs, lazy index repair, key
+//! encoding).
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests report failures by panicking"
+)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redis::AsyncCommands as _;
+use sessionkit::testing::{run_store_suite, sample_record};
+use sessionkit::{SessionStore, StoreError};
+use sessionkit_redis::RedisStore;
+use time::{Duration, OffsetDateTime};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_passes_the_conformance_suite() {
+    let Some((probe, cleanup)) = common::store_or_skip("suite").await else {
+        return;
+    };
+    // One connection, a fresh prefix per check: the suite purges everything
+    // expired in its store, so checks must not see each other's records.
+    let conn = probe.connection();
+    let root = cleanup.prefix().to_owned();
+    let n = AtomicU64::new(0);
+    run_store_suite(|| {
+        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
+        let store = RedisStore::builder().prefix(prefix).build(conn.clone());
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn session_and_user_keys_expire_with_the_session() {
+    let Some((store, _cleanup)) = common::store_or_skip("ttl").await else {
+        return;
+    };
+    let mut conn = store.connection();
+    let mut r = sample_record("ttl-user");
+    store.insert(&r).await.expect("insert");
+    let session_key = format!("{}:s:{}", store.prefix(), r.handle);
+    let user_key = format!("{}:u:{}", store.prefix(), hex("ttl-user"));
+    let expiry_ms = r.expires_at().unix_timestamp() * 1000;
+    let at: i64 = conn.pexpire_time(&session_key).await.expect("PEXPIRETIME");
+    assert_eq!(
+        at, expiry_ms,
+        "the session key expires at the session's expiry"
+    );
+    let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
+    assert_eq!(at, expiry_ms, "the user set expires with its only session");
+
+    // A swap that slides the expiry moves both TTLs.
+    let mut next = r.clone();
+    next.refresh_expires_at += Duration::days(1);
+    next.version = 2;
+    assert!(store.compare_and_swap(1, &next).await.expect("cas"));
+    let moved = next.expires_at().unix_timestamp() * 1000;
+    assert!(moved > expiry_ms);
+    let at: i64 = conn.pexpire_time(&session_key).await.expect("PEXPIRETIME");
+    assert_eq!(at, moved);
+    let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
+    assert_eq!(at, moved);
+
+    // A second, shorter-lived session does not shorten the user set's life.
+    r = sample_record("ttl-user");
+    r.refresh_expires_at = r.created_at + Duration::hours(1);
+    store.insert(&r).await.expect("insert");
+    let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
+    assert_eq!(at, moved);
+}
+
+#[tokio::test]
+async fn sessions_dropped_by_redis_leave_no_stale_index_entries() {
+    let Some((store, _cleanup)) = common::store_or_skip("stale").await else {
+        return;
+    };
+    let mut conn = store.connection();
+    let user = "stale-user";
+    let index = format!("{}:exp", store.prefix());
+    let user_key = format!("{}:u:{}", store.prefix(), hex(user));
+    let session_key = |r: &sessionkit::SessionRecord| format!("{}:s:{}", store.prefix(), r.handle);
+
+    let live = sample_record(user);
+    store.insert(&live).await.expect("insert");
+    // Expired by the server's clock at insert: Redis drops it at once (its
+    // TTL is in the past) and nothing is indexed.
+    let now = OffsetDateTime::now_utc();
+    let mut dead = sample_record(user);
+    dead.created_at = now - Duration::days(2);
+    dead.refresh_expires_at = now - Duration::days(1);
+    store.insert(&dead).await.expect("insert");
+    assert!(store.load(&dead.handle).await.expect("load").is_none());
+    assert_eq!(conn.zcard::<_, u64>(&index).await.expect("ZCARD"), 1);
+    assert_eq!(conn.scard::<_, u64>(&user_key).await.expect("SCARD"), 1);
+
+    // A session whose TTL fired (simulated: deleted behind the store's
+    // back) leaves index entries; the purge cleans them without counting a
+    // session it did not delete.
+    let mut gone = sample_record(user);
+    gone.refresh_expires_at = gone.created_at + Duration::seconds(100);
+    store.insert(&gone).await.expect("insert");
+    let _: i64 = conn.del(session_key(&gone)).await.expect("DEL");
+    assert_eq!(
+        store.purge_expired(gone.expires_at()).await.expect("purge"),
+        0
+    );
+    assert_eq!(conn.zcard::<_, u64>(&index).await.expect("ZCARD"), 1);
+    assert_eq!(conn.scard::<_, u64>(&user_key).await.expect("SCARD"), 1);
+
+    // A member whose session vanished is dropped by the next listing.
+    let _: i64 = conn.del(session_key(&live)).await.expect("DEL");
+    assert!(store.list_by_user(user).await.expect("list").is_empty());
+    assert_eq!(conn.scard::<_, u64>(&user_key).await.expect("SCARD"), 0);
+    assert_eq!(conn.zcard::<_, u64>(&index).await.expect("ZCARD"), 0);
+}
+
+#[tokio::test]
+async fn purge_deletes_sessions_expired_at_an_injected_now_in_batches() {
+    let Some((store, _cleanup)) = common::store_or_skip("purge").await else {
+        return;
+    };
+    // More than one purge batch (500), all expiring at the same instant.
+    let mut handles = Vec::new();
+    let first = sample_record("purge-user");
+    let expiry = first.expires_at();
+    for i in 0..1201u32 {
+        let r = sample_record(&format!("purge-user-{}", i % 7));
+        store.insert(&r).await.expect("insert");
+        handles.push(r.handle);
+    }
+    assert_eq!(
+        store
+            .purge_expired(expiry - Duration::seconds(1))
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(store.purge_expired(expiry).await.expect("purge"), 1201);
+    for h in handles.iter().step_by(97) {
+        assert!(store.load(h).await.expect("load").is_none());
+    }
+    for i in 0..7 {
+        assert!(
+            store
+                .list_by_user(&format!("purge-user-{i}"))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn user_ids_with_separators_and_globs_do_not_collide() {
+    let Some((store, _cleanup)) = common::store_or_skip("ids").await else {
+        return;
+    };
+    let ids = ["a", "a:", "a:*", "*", "{a}", "a b", "ü", "a\u{0}b", ":u:61"];
+    for id in ids {
+        store.insert(&sample_record(id)).await.expect("insert");
+    }
+    for id in ids {
+        let listed = store.list_by_user(id).await.expect("list");
+        assert_eq!(listed.len(), 1, "{id:?}");
+        assert_eq!(listed[0].user_id, id);
+    }
+    assert_eq!(
+        store
+            .delete_by_user("a", None)
+            .await
+            .expect("delete_by_user"),
+        1
+    );
+    for id in &ids[1..] {
+        assert_eq!(
+            store.list_by_user(id).await.expect("list").len(),
+            1,
+            "{id:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_swap_cannot_move_a_session_to_another_user() {
+    let Some((store, _cleanup)) = common::store_or_skip("move").await else {
+        return;
+    };
+    let r = sample_record("owner");
+    store.insert(&r).await.expect("insert");
+    let mut moved = r.clone();
+    moved.user_id = "thief".to_owned();
+    moved.version = 2;
+    assert!(matches!(
+        store.compare_and_swap(1, &moved).await,
+        Err(StoreError::InvalidData(_))
+    ));
+    assert_eq!(store.load(&r.handle).await.expect("load"), Some(r));
+    assert!(store.list_by_user("thief").await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn stores_with_different_prefixes_do_not_see_each_other() {
+    let Some((a, _cleanup_a)) = common::store_or_skip("prefix-a").await else {
+        return;
+    };
+    let Some((b, _cleanup_b)) = common::store_or_skip("prefix-b").await else {
+        return;
+    };
+    let r = sample_record("shared-user");
+    a.insert(&r).await.expect("insert");
+    assert!(b.load(&r.handle).await.expect("load").is_none());
+    assert!(
+        b.list_by_user("shared-user")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    b.insert(&r)
+        .await
+        .expect("the same handle is free under another prefix");
+    assert_eq!(b.purge_expired(r.expires_at()).await.expect("purge"), 1);
+    assert!(a.load(&r.handle).await.expect("load").is_some());
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
