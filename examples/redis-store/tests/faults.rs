@@ -208,12 +208,9 @@ async fn session_data_over_the_limit_is_invalid_data_and_changes_nothing() {
     );
 }
 
-/// Core bug, found while writing this store: `SessionManager::create` drops
-/// every insert error except `AlreadyExists` (`if let Err(AlreadyExists) =
-/// insert(..)`) and returns tokens for a session that was never stored.
-/// Remove `ignore` once the core propagates the error.
+/// A record the store refuses is reported by `create`, and no tokens are
+/// handed out for a session that was never stored.
 #[tokio::test]
-#[ignore = "core bug: SessionManager::create ignores store errors other than AlreadyExists"]
 async fn create_reports_a_refused_insert() {
     let Some((store, _cleanup)) = common::store_or_skip("create-large").await else {
         return;
