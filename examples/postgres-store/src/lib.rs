@@ -1,5 +1,5 @@
 //! A PostgreSQL [`SessionStore`](sessionkit::SessionStore) for
-//! [sessionkit](sessionkit), on [sqlx](https://docs.rs/sqlx) 0.9.
+//! [`sessionkit`], on [sqlx](https://docs.rs/sqlx) 0.9.
 //!
 //! ```no_run
 //! use sessionkit::{RefreshKey, SessionManager, SigningKey};

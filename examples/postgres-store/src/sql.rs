@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn identifiers_reject_anything_but_plain_lowercase_names() {
         for ok in ["sessions", "_x", "a1_b2", &"a".repeat(48)] {
-            assert!(Identifier::new(ok, "table", MAX_IDENTIFIER_LEN).is_ok(), "{ok}");
+            assert!(
+                Identifier::new(ok, "table", MAX_IDENTIFIER_LEN).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "",
@@ -187,17 +190,24 @@ mod tests {
             "é",
             &"a".repeat(49),
         ] {
-            assert!(Identifier::new(bad, "table", MAX_IDENTIFIER_LEN).is_err(), "{bad}");
+            assert!(
+                Identifier::new(bad, "table", MAX_IDENTIFIER_LEN).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn statements_quote_the_qualified_name() {
-        let s = Statements::new(
-            Identifier("auth".into()),
-            Identifier("sessions".into()),
+        let s = Statements::new(Identifier("auth".into()), Identifier("sessions".into()));
+        assert!(
+            s.load
+                .contains("FROM \"auth\".\"sessions\" WHERE handle = $1")
         );
-        assert!(s.load.contains("FROM \"auth\".\"sessions\" WHERE handle = $1"));
-        assert!(s.migration.iter().any(|m| m.contains("\"sessions_user_id_idx\"")));
+        assert!(
+            s.migration
+                .iter()
+                .any(|m| m.contains("\"sessions_user_id_idx\""))
+        );
     }
 }

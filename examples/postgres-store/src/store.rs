@@ -179,7 +179,9 @@ impl PostgresStore {
     ) -> Result<Vec<PgRow>, StoreError> {
         self.bounded(async {
             match bind(self.query(sql)).fetch_all(&self.pool).await {
-                Err(e) if is_connection_lost(&e) => bind(self.query(sql)).fetch_all(&self.pool).await,
+                Err(e) if is_connection_lost(&e) => {
+                    bind(self.query(sql)).fetch_all(&self.pool).await
+                }
                 other => other,
             }
         })
@@ -286,10 +288,6 @@ impl PostgresStoreBuilder {
     }
 
     /// Uses an existing pool (see [`PostgresStore::from_pool`]).
-    #[expect(
-        clippy::wrong_self_convention,
-        reason = "a builder's terminal method, named after PostgresStore::from_pool"
-    )]
     pub fn from_pool(self, pool: PgPool) -> PostgresStore {
         PostgresStore {
             pool,
@@ -352,7 +350,9 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete(&self, handle: &SessionHandle) -> Result<bool, StoreError> {
-        let q = self.query(&self.sql.delete).bind(handle.as_bytes().as_slice());
+        let q = self
+            .query(&self.sql.delete)
+            .bind(handle.as_bytes().as_slice());
         let done = self.bounded(q.execute(&self.pool)).await?;
         Ok(done.rows_affected() > 0)
     }
@@ -470,13 +470,18 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_identifiers() {
-        assert!(Identifier::new(PostgresStore::DEFAULT_SCHEMA, "schema", MAX_IDENTIFIER_LEN).is_ok());
+        assert!(
+            Identifier::new(PostgresStore::DEFAULT_SCHEMA, "schema", MAX_IDENTIFIER_LEN).is_ok()
+        );
         assert!(Identifier::new(PostgresStore::DEFAULT_TABLE, "table", MAX_IDENTIFIER_LEN).is_ok());
     }
 
     #[test]
     fn counters_above_i64_are_invalid_data_not_wrapped() {
-        assert!(matches!(to_i64(u64::MAX, "v"), Err(StoreError::InvalidData(_))));
+        assert!(matches!(
+            to_i64(u64::MAX, "v"),
+            Err(StoreError::InvalidData(_))
+        ));
         assert_eq!(to_i64(i64::MAX.unsigned_abs(), "v").ok(), Some(i64::MAX));
         assert!(matches!(to_u64(-1, "v"), Err(StoreError::InvalidData(_))));
     }
@@ -486,7 +491,11 @@ mod tests {
         assert!(PostgresStore::builder().schema("Robert'); DROP").is_err());
         assert!(PostgresStore::builder().table("").is_err());
         assert!(PostgresStore::builder().timeout(Duration::ZERO).is_err());
-        assert!(PostgresStore::builder().timeout(Duration::from_secs(601)).is_err());
+        assert!(
+            PostgresStore::builder()
+                .timeout(Duration::from_secs(601))
+                .is_err()
+        );
         assert!(PostgresStore::builder().max_connections(0).is_err());
     }
 }

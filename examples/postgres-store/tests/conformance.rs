@@ -1,7 +1,12 @@
 //! sessionkit's store conformance suite, and the store's own checks of
 //! migration and purging.
 
-#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
 
 mod common;
 
@@ -37,20 +42,27 @@ async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
     let schema = TestSchema::create(&admin).await;
     let a = schema.store("sk_migrate_a").await;
     let b = schema.store("sk_migrate_b").await;
-    let results = join_all((0..8).map(|i| if i % 2 == 0 { a.migrate() } else { b.migrate() })).await;
+    let results =
+        join_all((0..8).map(|i| if i % 2 == 0 { a.migrate() } else { b.migrate() })).await;
     for r in results {
         r.expect("concurrent migrate");
     }
     let r = sample_record("migrate-user");
     a.insert(&r).await.expect("insert");
     a.migrate().await.expect("migrate again");
-    assert_eq!(b.load(&r.handle).await.expect("load"), Some(r), "migrate keeps the data");
+    assert_eq!(
+        b.load(&r.handle).await.expect("load"),
+        Some(r),
+        "migrate keeps the data"
+    );
 }
 
 #[tokio::test]
 async fn migrate_creates_a_missing_schema() {
     let Some(admin) = admin().await else { return };
-    let schema = TestSchema { name: common::unique_name("sk_test") };
+    let schema = TestSchema {
+        name: common::unique_name("sk_test"),
+    };
     // Not created beforehand: migrate must create it (and Drop removes it).
     let store = schema.store("sk_migrate_schema").await;
     assert!(store.list_by_user("nobody").await.expect("list").is_empty());

@@ -2,7 +2,11 @@
 //! throwaway schemas.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(clippy::expect_used, clippy::panic, reason = "test helpers report failures by panicking")]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers report failures by panicking"
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,14 +16,14 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
 /// `DATABASE_URL`, or the local default.
-pub fn database_url() -> String {
+pub(crate) fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// An administrative pool, or `None` (after printing why) when there is no
 /// server and `SESSIONKIT_REQUIRE_SERVICES` is not `1`.
-pub async fn admin() -> Option<PgPool> {
+pub(crate) async fn admin() -> Option<PgPool> {
     let url = database_url();
     let pool = PgPoolOptions::new()
         .max_connections(4)
@@ -39,7 +43,7 @@ pub async fn admin() -> Option<PgPool> {
 }
 
 /// A unique lowercase name with `prefix`.
-pub fn unique_name(prefix: &str) -> String {
+pub(crate) fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,12 +58,12 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A freshly created schema, dropped (best effort) when this value drops,
 /// even if the test panicked.
-pub struct TestSchema {
-    pub name: String,
+pub(crate) struct TestSchema {
+    pub(crate) name: String,
 }
 
 impl TestSchema {
-    pub async fn create(admin: &PgPool) -> Self {
+    pub(crate) async fn create(admin: &PgPool) -> Self {
         let name = unique_name("sk_test");
         sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
             .execute(admin)
@@ -70,7 +74,7 @@ impl TestSchema {
 
     /// A migrated store over this schema, with its own pool and
     /// `application_name`.
-    pub async fn store(&self, application_name: &str) -> PostgresStore {
+    pub(crate) async fn store(&self, application_name: &str) -> PostgresStore {
         let store = PostgresStore::builder()
             .schema(&self.name)
             .expect("valid schema name")
@@ -89,7 +93,10 @@ impl Drop for TestSchema {
         // A separate thread with its own runtime: Drop cannot await, and
         // may run inside (or after) the test's runtime.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
