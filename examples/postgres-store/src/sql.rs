@@ -1,0 +1,213 @@
+//! The SQL text of every statement, built once per store from validated
+//! identifiers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sessionkit::ConfigError;
+
+/// A schema or table name: lowercase ASCII letters, digits and `_`, starting
+/// with a letter or `_`, so that it means the same quoted and unquoted and can
+/// never carry SQL.
+#[derive(Clone, Eq, PartialEq)]
+pub(crate) struct Identifier(String);
+
+impl Identifier {
+    /// Validates `name`, at most `max_len` bytes long.
+    pub(crate) fn new(
+        name: &str,
+        setting: &'static str,
+        max_len: usize,
+    ) -> Result<Self, ConfigError> {
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !first_ok || !rest_ok || name.len() > max_len {
+            return Err(ConfigError::InvalidSetting {
+                name: setting,
+                reason: "must be 1 to 48 bytes of a-z, 0-9 and _, not starting with a digit",
+            });
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// A compile-time constant name; the unit tests check that every one
+    /// passes [`Identifier::new`].
+    pub(crate) fn from_static(name: &'static str) -> Self {
+        Self(name.to_owned())
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Always quoted: a valid identifier contains no `"`.
+        write!(f, "\"{}\"", self.0)
+    }
+}
+
+impl fmt::Debug for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Longest schema or table name accepted: leaves room for the index name
+/// suffixes within PostgreSQL's 63-byte identifier limit.
+pub(crate) const MAX_IDENTIFIER_LEN: usize = 48;
+
+/// How many rows one purge statement deletes at most.
+pub(crate) const PURGE_BATCH: i64 = 1000;
+
+/// A key for `pg_advisory_xact_lock`, so concurrent migrations queue up
+/// instead of racing on the catalog ("sessionk" in ASCII).
+pub(crate) const MIGRATION_LOCK: i64 = 0x7365_7373_696f_6e6b;
+
+/// Every column the core writes, in bind order `$1..$14`.
+const COLUMNS: &str = "handle, user_id, created_at, auth_time, absolute_expires_at, \
+     refresh_expires_at, generation, current_hash, prev_hash, rotated_at, nonce, \
+     access_claims, session_data, version";
+
+/// The same columns, read back; timestamps as whole unix seconds.
+const SELECT_COLUMNS: &str = "handle, user_id, \
+     EXTRACT(EPOCH FROM created_at)::int8, \
+     EXTRACT(EPOCH FROM auth_time)::int8, \
+     EXTRACT(EPOCH FROM absolute_expires_at)::int8, \
+     EXTRACT(EPOCH FROM refresh_expires_at)::int8, \
+     generation, current_hash, prev_hash, \
+     EXTRACT(EPOCH FROM rotated_at)::int8, \
+     nonce, access_claims, session_data, version";
+
+/// The statements of one store.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) schema: Identifier,
+    pub(crate) table: Identifier,
+    pub(crate) insert: Arc<str>,
+    pub(crate) load: Arc<str>,
+    pub(crate) compare_and_swap: Arc<str>,
+    pub(crate) delete: Arc<str>,
+    pub(crate) list_by_user: Arc<str>,
+    pub(crate) delete_by_user: Arc<str>,
+    pub(crate) purge_expired: Arc<str>,
+    pub(crate) create_schema: Arc<str>,
+    pub(crate) migration: Vec<Arc<str>>,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: Identifier, table: Identifier) -> Self {
+        let t = format!("{schema}.{table}");
+        let values = "$1, $2, to_timestamp($3::int8), to_timestamp($4::int8), \
+             to_timestamp($5::int8), to_timestamp($6::int8), $7, $8, $9, \
+             to_timestamp($10::int8), $11, $12, $13, $14";
+        let set = "user_id = $2, created_at = to_timestamp($3::int8), \
+             auth_time = to_timestamp($4::int8), \
+             absolute_expires_at = to_timestamp($5::int8), \
+             refresh_expires_at = to_timestamp($6::int8), generation = $7, \
+             current_hash = $8, prev_hash = $9, rotated_at = to_timestamp($10::int8), \
+             nonce = $11, access_claims = $12, session_data = $13, version = $14";
+        let user_idx = Identifier(format!("{}_user_id_idx", table.as_str()));
+        let expiry_idx = Identifier(format!("{}_expires_at_idx", table.as_str()));
+        Self {
+            insert: format!(
+                "INSERT INTO {t} ({COLUMNS}) VALUES ({values}) ON CONFLICT (handle) DO NOTHING"
+            )
+            .into(),
+            load: format!("SELECT {SELECT_COLUMNS} FROM {t} WHERE handle = $1").into(),
+            compare_and_swap: format!("UPDATE {t} SET {set} WHERE handle = $1 AND version = $15")
+                .into(),
+            delete: format!("DELETE FROM {t} WHERE handle = $1").into(),
+            list_by_user: format!("SELECT {SELECT_COLUMNS} FROM {t} WHERE user_id = $1").into(),
+            delete_by_user: format!(
+                "DELETE FROM {t} WHERE user_id = $1 AND ($2::bytea IS NULL OR handle <> $2)"
+            )
+            .into(),
+            // The outer predicate is re-checked on rows a concurrent
+            // compare-and-swap changed (and possibly extended) meanwhile.
+            purge_expired: format!(
+                "DELETE FROM {t} WHERE handle IN (\
+                     SELECT handle FROM {t} WHERE expires_at <= to_timestamp($1::int8) \
+                     LIMIT $2 FOR UPDATE SKIP LOCKED\
+                 ) AND expires_at <= to_timestamp($1::int8)"
+            )
+            .into(),
+            create_schema: format!("CREATE SCHEMA IF NOT EXISTS {schema}").into(),
+            migration: vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
+                     handle bytea PRIMARY KEY CHECK (octet_length(handle) = 16), \
+                     user_id text NOT NULL, \
+                     created_at timestamptz NOT NULL, \
+                     auth_time timestamptz NOT NULL, \
+                     absolute_expires_at timestamptz NOT NULL, \
+                     refresh_expires_at timestamptz NOT NULL, \
+                     expires_at timestamptz NOT NULL \
+                         GENERATED ALWAYS AS (LEAST(refresh_expires_at, absolute_expires_at)) STORED, \
+                     generation bigint NOT NULL CHECK (generation >= 0), \
+                     current_hash bytea NOT NULL, \
+                     prev_hash bytea, \
+                     rotated_at timestamptz, \
+                     nonce bytea NOT NULL, \
+                     access_claims jsonb NOT NULL, \
+                     session_data jsonb NOT NULL, \
+                     version bigint NOT NULL CHECK (version >= 1))"
+                )
+                .into(),
+                format!("CREATE INDEX IF NOT EXISTS {user_idx} ON {t} (user_id)").into(),
+                format!("CREATE INDEX IF NOT EXISTS {expiry_idx} ON {t} (expires_at)").into(),
+            ],
+            schema,
+            table,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_reject_anything_but_plain_lowercase_names() {
+        for ok in ["sessions", "_x", "a1_b2", &"a".repeat(48)] {
+            assert!(
+                Identifier::new(ok, "table", MAX_IDENTIFIER_LEN).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "",
+            "1abc",
+            "Sessions",
+            "a-b",
+            "a b",
+            "a\"b",
+            "x; DROP TABLE y",
+            "é",
+            &"a".repeat(49),
+        ] {
+            assert!(
+                Identifier::new(bad, "table", MAX_IDENTIFIER_LEN).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn statements_quote_the_qualified_name() {
+        let s = Statements::new(Identifier("auth".into()), Identifier("sessions".into()));
+        assert!(
+            s.load
+                .contains("FROM \"auth\".\"sessions\" WHERE handle = $1")
+        );
+        assert!(
+            s.migration
+                .iter()
+                .any(|m| m.contains("\"sessions_user_id_idx\""))
+        );
+    }
+}

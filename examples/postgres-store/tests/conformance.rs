@@ -1,0 +1,95 @@
+//! sessionkit's store conformance suite, and the store's own checks of
+//! migration and purging.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::join_all;
+use sessionkit::SessionStore;
+use sessionkit::testing::{run_store_suite, sample_record};
+use time::OffsetDateTime;
+
+use common::{TestSchema, admin};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_conformance_suite() {
+    let Some(admin) = admin().await else { return };
+    let schemas: Arc<Mutex<Vec<TestSchema>>> = Arc::default();
+    run_store_suite(|| {
+        let admin = admin.clone();
+        let schemas = Arc::clone(&schemas);
+        async move {
+            let schema = TestSchema::create(&admin).await;
+            let store = schema.store(&common::unique_name("sk_suite")).await;
+            schemas.lock().expect("not poisoned").push(schema);
+            store
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let a = schema.store("sk_migrate_a").await;
+    let b = schema.store("sk_migrate_b").await;
+    let results =
+        join_all((0..8).map(|i| if i % 2 == 0 { a.migrate() } else { b.migrate() })).await;
+    for r in results {
+        r.expect("concurrent migrate");
+    }
+    let r = sample_record("migrate-user");
+    a.insert(&r).await.expect("insert");
+    a.migrate().await.expect("migrate again");
+    assert_eq!(
+        b.load(&r.handle).await.expect("load"),
+        Some(r),
+        "migrate keeps the data"
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_a_missing_schema() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema {
+        name: common::unique_name("sk_test"),
+    };
+    // Not created beforehand: migrate must create it (and Drop removes it).
+    let store = schema.store("sk_migrate_schema").await;
+    assert!(store.list_by_user("nobody").await.expect("list").is_empty());
+    drop(admin);
+}
+
+#[tokio::test]
+async fn purge_deletes_more_than_one_batch() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let store = schema.store("sk_purge").await;
+    let user = common::unique_name("purge_user");
+    let mut records: Vec<_> = (0..2_345).map(|_| sample_record(&user)).collect();
+    for r in &mut records {
+        r.refresh_expires_at = OffsetDateTime::UNIX_EPOCH;
+    }
+    let live = sample_record(&user);
+    for chunk in records.chunks(100) {
+        for r in join_all(chunk.iter().map(|r| store.insert(r))).await {
+            r.expect("insert");
+        }
+    }
+    store.insert(&live).await.expect("insert");
+    let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1);
+    assert_eq!(store.purge_expired(now).await.expect("purge"), 2_345);
+    assert_eq!(store.purge_expired(now).await.expect("purge"), 0);
+    let left = store.list_by_user(&user).await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].handle, live.handle);
+}

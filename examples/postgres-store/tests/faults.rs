@@ -1,0 +1,252 @@
+//! Failures: terminated connections, an unreachable server, a blocked row,
+//! data PostgreSQL refuses.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests"
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use serde_json::{Value, json};
+use sessionkit::testing::sample_record;
+use sessionkit::{
+    ManualClock, RefreshKey, SessionError, SessionManager, SessionStore, SigningKey, StoreError,
+};
+use sessionkit_postgres::PostgresStore;
+use sqlx::{AssertSqlSafe, PgPool};
+
+use common::{TestSchema, admin};
+
+/// Far above every bound configured here: reaching it means a hang.
+const HANG: StdDuration = StdDuration::from_secs(30);
+
+async fn no_hang<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(HANG, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung for {HANG:?}"))
+}
+
+async fn terminate(admin: &PgPool, application_name: &str) -> u64 {
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND application_name = $1",
+    )
+    .bind(application_name)
+    .fetch_all(admin)
+    .await
+    .expect("terminate");
+    killed.into_iter().filter(|k| *k).count() as u64
+}
+
+#[tokio::test]
+async fn terminated_connections_fail_typed_then_recover() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let app = common::unique_name("sk_fault_kill");
+    let store = schema.store(&app).await;
+    let r = sample_record("kill-user");
+    store.insert(&r).await.expect("insert");
+
+    // A read after the kill: retried once on a fresh connection, or a typed error.
+    assert!(
+        terminate(&admin, &app).await >= 1,
+        "the store had a live connection"
+    );
+    match no_hang("load after kill", store.load(&r.handle)).await {
+        Ok(loaded) => assert_eq!(loaded.as_ref(), Some(&r)),
+        Err(e) => println!("load after kill: typed error {e:?}"),
+    }
+    let loaded = no_hang("load after recovery", store.load(&r.handle))
+        .await
+        .expect("recovered");
+    assert_eq!(loaded.as_ref(), Some(&r));
+
+    // A write after the kill: never retried (it may have been applied).
+    assert!(terminate(&admin, &app).await >= 1);
+    let mut next = r.clone();
+    next.version = 2;
+    next.generation += 1;
+    match no_hang(
+        "compare-and-swap after kill",
+        store.compare_and_swap(1, &next),
+    )
+    .await
+    {
+        Ok(swapped) => println!("compare-and-swap after kill: {swapped}"),
+        Err(e) => println!("compare-and-swap after kill: typed error {e:?}"),
+    }
+    let stored = no_hang("load after recovery", store.load(&r.handle))
+        .await
+        .expect("recovered")
+        .expect("present");
+    assert!(
+        stored == r || stored == next,
+        "old or new state, nothing else"
+    );
+    let v = stored.version;
+    let mut after = stored.clone();
+    after.version = v + 1;
+    assert!(
+        no_hang("write after recovery", store.compare_and_swap(v, &after))
+            .await
+            .expect("recovered"),
+        "writes work again without a restart"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_server_fails_within_the_bound() {
+    let builder = PostgresStore::builder()
+        .timeout(StdDuration::from_millis(500))
+        .expect("valid timeout");
+    let url = "postgres://postgres@127.0.0.1:1/test";
+    match no_hang("connect to a closed port", builder.clone().connect(url)).await {
+        Err(StoreError::Backend(_) | StoreError::Timeout) => {}
+        other => panic!("expected Backend or Timeout, got {other:?}"),
+    }
+    let lazy = builder.connect_lazy(url).expect("valid url");
+    let h = sample_record("nobody").handle;
+    match no_hang("load from a closed port", lazy.load(&h)).await {
+        Err(StoreError::Backend(_) | StoreError::Timeout) => {}
+        other => panic!("expected Backend or Timeout, got {other:?}"),
+    }
+    match no_hang(
+        "insert to a closed port",
+        lazy.insert(&sample_record("nobody")),
+    )
+    .await
+    {
+        Err(StoreError::Backend(_) | StoreError::Timeout) => {}
+        other => panic!("expected Backend or Timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_url_is_a_backend_error() {
+    assert!(matches!(
+        PostgresStore::builder().connect_lazy("not a url"),
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_row_locked_past_the_bound_times_out_then_recovers() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let store = PostgresStore::builder()
+        .schema(&schema.name)
+        .expect("valid schema")
+        .timeout(StdDuration::from_millis(300))
+        .expect("valid timeout")
+        .connect(&common::database_url())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let r = sample_record("lock-user");
+    store.insert(&r).await.expect("insert");
+
+    let mut blocker = admin.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT 1 FROM \"{}\".sessionkit_sessions WHERE handle = $1 FOR UPDATE",
+        schema.name
+    )))
+    .bind(r.handle.as_bytes().as_slice())
+    .execute(&mut *blocker)
+    .await
+    .expect("lock the row");
+    let mut next = r.clone();
+    next.version = 2;
+    match no_hang(
+        "compare-and-swap on a locked row",
+        store.compare_and_swap(1, &next),
+    )
+    .await
+    {
+        Err(StoreError::Timeout) => {}
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    blocker.rollback().await.expect("rollback");
+    assert!(
+        store.compare_and_swap(1, &next).await.expect("recovered"),
+        "the write goes through"
+    );
+}
+
+#[tokio::test]
+async fn session_data_jsonb_refuses_is_invalid_data_and_changes_nothing() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let store = schema.store("sk_fault_data").await;
+    let m = SessionManager::builder(store)
+        .signing_key(SigningKey::hs256("k", &[1; 32]).expect("valid key"))
+        .refresh_key(RefreshKey::new(1, &[2; 32]).expect("valid key"))
+        .clock(Arc::new(ManualClock::at_unix(1_900_000_000)))
+        .build()
+        .expect("valid configuration");
+    let s = m
+        .create("dave", Value::Null, json!({"cart": [1]}))
+        .await
+        .expect("create");
+    let before = m
+        .store()
+        .load(&s.handle)
+        .await
+        .expect("load")
+        .expect("present");
+    match m
+        .update_session_data(&s.handle, json!({"bad": "nul \u{0000} inside"}))
+        .await
+    {
+        Err(SessionError::Store(StoreError::InvalidData(_))) => {}
+        other => panic!("expected InvalidData, got {other:?}"),
+    }
+    let after = m
+        .store()
+        .load(&s.handle)
+        .await
+        .expect("load")
+        .expect("present");
+    assert_eq!(after, before, "the stored session is unchanged");
+    m.update_session_data(&s.handle, json!({"cart": [2]}))
+        .await
+        .expect("valid data still works");
+}
+
+#[tokio::test]
+async fn values_postgres_cannot_hold_are_invalid_data() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let store = schema.store("sk_fault_range").await;
+
+    let mut huge_generation = sample_record("range-user");
+    huge_generation.generation = u64::MAX;
+    assert!(matches!(
+        store.insert(&huge_generation).await,
+        Err(StoreError::InvalidData(_))
+    ));
+    assert!(
+        store
+            .load(&huge_generation.handle)
+            .await
+            .expect("load")
+            .is_none()
+    );
+
+    // Incompressible and far above the b-tree row limit of the user index.
+    let long_user: String = (0..800)
+        .map(|_| sample_record("x").handle.to_string())
+        .collect();
+    match store.insert(&sample_record(&long_user)).await {
+        Err(StoreError::InvalidData(_)) => {}
+        other => panic!("expected InvalidData, got {other:?}"),
+    }
+    let r = sample_record("range-user");
+    store.insert(&r).await.expect("the store still works");
+}
