@@ -7,7 +7,7 @@ use crate::store::SessionHandle;
 #[non_exhaustive]
 pub enum SessionEvent {
     /// A retired refresh token was presented: it was copied. The session (or
-    /// all of the user's sessions, per the theft policy) is being revoked.
+    /// all of the user's sessions, per the theft policy) has been revoked.
     TheftDetected {
         /// The session whose token was reused.
         handle: SessionHandle,
@@ -39,8 +39,9 @@ pub enum RevokeReason {
     Theft,
 }
 
-/// Receives [`SessionEvent`]s. Called synchronously, after the store has
-/// been updated; keep it quick (queue the work if it is not).
+/// Receives [`SessionEvent`]s. Called synchronously, once the store change
+/// the event reports is known to have happened; keep it quick (queue the
+/// work if it is not).
 ///
 /// Any `Fn(&SessionEvent) + Send + Sync + 'static` is a hook.
 pub trait EventHook: Send + Sync + 'static {

@@ -384,8 +384,13 @@ impl<S: SessionStore> SessionManager<S> {
     /// [`RefreshError::Unauthorized`] for an invalid, forged, expired or
     /// unknown token (nothing is revoked);
     /// [`RefreshError::TokenTheftDetected`] for a reused token (the session
-    /// has been revoked); [`RefreshError::Store`] if the store failed, in
-    /// which case the presented token remains usable (SEC-24).
+    /// has been revoked); [`RefreshError::Store`] if the store failed
+    /// (SEC-24). Then either nothing was written and the presented token
+    /// still works, or the rotation was written but could not be confirmed
+    /// (the store failed again when read back): a retry with the presented
+    /// token inside the grace window then receives the persisted successor.
+    /// With a grace window of 0 such a retry is treated as reuse, which is
+    /// why the default window is not 0.
     pub async fn refresh(&self, refresh_token: &str) -> Result<SessionTokens, RefreshError> {
         let inner = &self.inner;
         let presented = inner
@@ -394,7 +399,11 @@ impl<S: SessionStore> SessionManager<S> {
             .map_err(RefreshError::Unauthorized)?;
         for _ in 0..MAX_CAS_ROUNDS {
             let now = self.now();
-            let record = inner.store.load(&presented.handle).await?;
+            let record = inner
+                .store
+                .load(&presented.handle)
+                .await?
+                .filter(|r| r.handle == presented.handle);
             let token = PresentedToken {
                 generation: presented.generation,
                 hash: &presented.hash,
@@ -455,8 +464,22 @@ impl<S: SessionStore> SessionManager<S> {
             nonce,
         )
         .ok_or(RefreshError::Unauthorized(Rejection::Malformed))?;
-        if !inner.store.compare_and_swap(record.version, &next).await? {
-            return Ok(None);
+        match inner.store.compare_and_swap(record.version, &next).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            // The write may have been applied with its answer lost. Handing
+            // the client an error would leave it holding a retired token,
+            // which a retry after the grace window (or any retry with grace
+            // 0) would present as theft. Read back to find out.
+            Err(e) => {
+                let applied = matches!(
+                    inner.store.load(&next.handle).await,
+                    Ok(Some(r)) if r.version == next.version && r.current_hash.ct_eq(&next.current_hash)
+                );
+                if !applied {
+                    return Err(e.into());
+                }
+            }
         }
         log_debug!(session = %next.handle, generation = next.generation, "refresh token rotated");
         Ok(Some(self.issue(&next, &secret, now)))
@@ -499,25 +522,28 @@ impl<S: SessionStore> SessionManager<S> {
                 .await
                 .map(|_| ()),
         };
+        if let Err(e) = revoked {
+            // The delete may have happened with its answer lost: if the
+            // session is gone, the revocation took effect.
+            if !matches!(store.load(&record.handle).await, Ok(None)) {
+                // Still there: the next presentation of the stolen token
+                // tries again.
+                return RefreshError::Store(e);
+            }
+        }
         self.emit(SessionEvent::TheftDetected {
             handle: record.handle,
             user_id: record.user_id.clone(),
             presented_generation: presented.generation,
             current_generation: record.generation,
         });
-        match revoked {
-            Ok(()) => {
-                self.emit(SessionEvent::Revoked {
-                    handle: record.handle,
-                    reason: RevokeReason::Theft,
-                });
-                RefreshError::TokenTheftDetected {
-                    handle: record.handle,
-                    user_id: record.user_id.clone(),
-                }
-            }
-            // The next presentation of the stolen token will try again.
-            Err(e) => RefreshError::Store(e),
+        self.emit(SessionEvent::Revoked {
+            handle: record.handle,
+            reason: RevokeReason::Theft,
+        });
+        RefreshError::TokenTheftDetected {
+            handle: record.handle,
+            user_id: record.user_id.clone(),
         }
     }
 
@@ -649,7 +675,8 @@ impl<S: SessionStore> SessionManager<S> {
     /// # Errors
     /// [`SessionError::NotFound`] if the old session is not live;
     /// [`SessionError::InvalidClaims`]; [`SessionError::Store`], in which
-    /// case the old session is still valid and no new one exists.
+    /// case no new session exists and the old one is either still valid or
+    /// revoked (if the failed delete had in fact been applied).
     pub async fn reissue(
         &self,
         old: &SessionHandle,
@@ -675,10 +702,19 @@ impl<S: SessionStore> SessionManager<S> {
                 now,
             )
             .await?;
-        if let Err(e) = store.delete(old).await {
-            // Never hand out a second session while the first survives.
-            let _ = store.delete(&tokens.handle).await;
-            return Err(e.into());
+        match store.delete(old).await {
+            Ok(true) => {}
+            // Revoked meanwhile (logout, theft): the family must not go on
+            // under a new handle.
+            Ok(false) => {
+                let _ = store.delete(&tokens.handle).await;
+                return Err(SessionError::NotFound);
+            }
+            // Never hand out a second session while the first may survive.
+            Err(e) => {
+                let _ = store.delete(&tokens.handle).await;
+                return Err(e.into());
+            }
         }
         self.emit(SessionEvent::Revoked {
             handle: *old,

@@ -85,7 +85,11 @@ fn in_grace(
     let (Some(prev), Some(rotated_at)) = (&record.prev_hash, record.rotated_at) else {
         return false;
     };
-    prev.ct_eq(hash) && now - rotated_at <= grace
+    // The window is symmetric so that an instance whose clock runs ahead
+    // cannot stretch it: a rotation stamped in the future by more than the
+    // grace is not trusted to be recent.
+    let age = now - rotated_at;
+    prev.ct_eq(hash) && age <= grace && age >= -grace
 }
 
 /// The record after rotating to the next generation (row 4).
@@ -213,6 +217,14 @@ mod tests {
     fn row_5_previous_token_inside_grace() {
         assert_eq!(decide_at(1, 1, 100, 10), Decision::Grace);
         assert_eq!(decide_at(1, 1, 110, 10), Decision::Grace);
+    }
+
+    #[test]
+    fn row_7_clock_skew_cannot_stretch_the_grace() {
+        // Rotated at t=100 by an instance running ahead: a replay "before"
+        // the rotation by more than the grace is not inside the window.
+        assert_eq!(decide_at(1, 1, 90, 10), Decision::Grace);
+        assert_eq!(decide_at(1, 1, 89, 10), Decision::Theft);
     }
 
     #[test]

@@ -251,9 +251,15 @@ impl fmt::Debug for SessionRecord {
 ///   and within a bounded time ([`StoreError::Timeout`]). An operation that
 ///   failed must either not have been applied or be safe to observe as
 ///   applied: the core is written so that both outcomes are safe.
+/// - **Fresh reads.** `load` sees every write that has completed, from any
+///   process (no lagging replica): the grace and theft decisions are made
+///   on what it returns.
+/// - **Expiry moves.** A swap may extend `refresh_expires_at`; a store that
+///   expires records by TTL or an index must move that expiry with the swap.
 /// - **User index.** `list_by_user` and `delete_by_user` see every record of
-///   the user that has not been deleted, and cost in proportion to that
-///   user's sessions, not to the total.
+///   the user that has not been deleted, match user ids byte for byte (no
+///   case folding, trimming or normalisation), and cost in proportion to
+///   that user's sessions, not to the total.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new record.

@@ -841,12 +841,35 @@ async fn sec_24_cas_failing_before_apply_leaves_the_old_token_working() {
 }
 
 #[tokio::test]
-async fn sec_24_cas_failing_after_apply_is_recovered_inside_the_grace() {
+async fn sec_24_cas_applied_but_unconfirmed_is_read_back_even_without_grace() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let clock = Arc::new(ManualClock::at_unix(T0));
+    let m = SessionManager::builder(Arc::clone(&store))
+        .signing_key(signing_key())
+        .refresh_key(refresh_key())
+        .grace(Duration::ZERO)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    store.fail_next(Op::CompareAndSwap, Fault::After);
+    // The write happened but its answer was lost: the manager reads it back
+    // and hands out the persisted successor instead of an error that would
+    // leave the client with a retired token.
+    let next = m.refresh(s.refresh_token.expose()).await.unwrap();
+    assert_eq!(store.load(&s.handle).await.unwrap().unwrap().generation, 1);
+    m.refresh(next.refresh_token.expose()).await.unwrap();
+}
+
+#[tokio::test]
+async fn sec_24_cas_applied_and_read_back_failing_is_recovered_inside_the_grace() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager_over(Arc::clone(&store), Arc::clone(&clock));
     let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
     store.fail_next(Op::CompareAndSwap, Fault::After);
+    // The first load is the refresh's own; the second is the read-back.
+    store.fail_after(Op::Load, 1, Fault::Before);
     assert!(matches!(
         m.refresh(s.refresh_token.expose()).await,
         Err(RefreshError::Store(_))
@@ -855,9 +878,81 @@ async fn sec_24_cas_failing_after_apply_is_recovered_inside_the_grace() {
     // with the old token inside the grace receives the persisted successor.
     clock.advance(Duration::seconds(2));
     let retried = m.refresh(s.refresh_token.expose()).await.unwrap();
-    let record = store.load(&s.handle).await.unwrap().unwrap();
-    assert_eq!(record.generation, 1);
+    assert_eq!(store.load(&s.handle).await.unwrap().unwrap().generation, 1);
     m.refresh(retried.refresh_token.expose()).await.unwrap();
+}
+
+#[tokio::test]
+async fn sec_24_theft_revocation_applied_but_unconfirmed_is_still_theft() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let m = SessionManager::builder(Arc::clone(&store))
+        .signing_key(signing_key())
+        .refresh_key(refresh_key())
+        .grace(Duration::ZERO)
+        .clock(Arc::new(ManualClock::at_unix(T0)))
+        .build()
+        .unwrap();
+    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    m.refresh(s.refresh_token.expose()).await.unwrap();
+    store.fail_next(Op::Delete, Fault::After);
+    assert!(matches!(
+        m.refresh(s.refresh_token.expose()).await,
+        Err(RefreshError::TokenTheftDetected { .. })
+    ));
+    assert!(store.inner().is_empty());
+}
+
+/// Revokes a chosen session while the next session is being inserted, as
+/// a concurrent logout or theft verdict would.
+#[derive(Default)]
+struct RevokeDuringInsert {
+    inner: MemoryStore,
+    victim: Mutex<Option<SessionHandle>>,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for RevokeDuringInsert {
+    async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
+        let victim = self.victim.lock().unwrap().take();
+        if let Some(v) = victim {
+            self.inner.delete(&v).await?;
+        }
+        self.inner.insert(r).await
+    }
+    async fn load(&self, h: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.load(h).await
+    }
+    async fn compare_and_swap(&self, v: u64, r: &SessionRecord) -> Result<bool, StoreError> {
+        self.inner.compare_and_swap(v, r).await
+    }
+    async fn delete(&self, h: &SessionHandle) -> Result<bool, StoreError> {
+        self.inner.delete(h).await
+    }
+    async fn list_by_user(&self, u: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_by_user(u).await
+    }
+    async fn delete_by_user(&self, u: &str, k: Option<&SessionHandle>) -> Result<u64, StoreError> {
+        self.inner.delete_by_user(u, k).await
+    }
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.purge_expired(now).await
+    }
+}
+
+#[tokio::test]
+async fn sec_08_reissue_racing_a_revocation_hands_out_nothing() {
+    let store = Arc::new(RevokeDuringInsert::default());
+    let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
+    let old = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    *store.victim.lock().unwrap() = Some(old.handle);
+    assert!(matches!(
+        m.reissue(&old.handle, None).await,
+        Err(SessionError::NotFound)
+    ));
+    assert!(
+        store.inner.is_empty(),
+        "a revoked family does not go on under a new handle"
+    );
 }
 
 #[tokio::test]

@@ -38,6 +38,13 @@ pub enum Fault {
     After,
 }
 
+#[derive(Debug)]
+struct Planned {
+    op: Op,
+    skip: usize,
+    fault: Fault,
+}
+
 /// Wraps a store and makes chosen calls fail.
 ///
 /// ```
@@ -52,7 +59,7 @@ pub enum Fault {
 #[derive(Debug)]
 pub struct FaultyStore<S> {
     inner: S,
-    plan: Mutex<Vec<(Op, Fault)>>,
+    plan: Mutex<Vec<Planned>>,
     calls: Mutex<Vec<Op>>,
 }
 
@@ -68,7 +75,13 @@ impl<S: SessionStore> FaultyStore<S> {
 
     /// The next call of `op` fails as `fault` says. Several plans queue up.
     pub fn fail_next(&self, op: Op, fault: Fault) {
-        lock(&self.plan).push((op, fault));
+        self.fail_after(op, 0, fault);
+    }
+
+    /// Lets `skip` calls of `op` through, then the next one fails as
+    /// `fault` says.
+    pub fn fail_after(&self, op: Op, skip: usize, fault: Fault) {
+        lock(&self.plan).push(Planned { op, skip, fault });
     }
 
     /// Every call made so far, in order.
@@ -84,8 +97,13 @@ impl<S: SessionStore> FaultyStore<S> {
     fn planned(&self, op: Op) -> Option<Fault> {
         lock(&self.calls).push(op);
         let mut plan = lock(&self.plan);
-        let i = plan.iter().position(|(o, _)| *o == op)?;
-        Some(plan.remove(i).1)
+        let i = plan.iter().position(|p| p.op == op)?;
+        let entry = plan.get_mut(i)?;
+        if entry.skip > 0 {
+            entry.skip -= 1;
+            return None;
+        }
+        Some(plan.remove(i).fault)
     }
 
     async fn run<T>(

@@ -72,6 +72,8 @@ where
     check!(list_by_user_sees_exactly_the_users_records);
     check!(delete_by_user_keeps_the_kept_and_other_users);
     check!(purge_removes_only_expired_records);
+    check!(compare_and_swap_moves_the_expiry);
+    check!(user_ids_match_byte_for_byte);
     check!(concurrent_compare_and_swap_has_one_winner);
     check!(concurrent_insert_of_one_handle_has_one_winner);
     check!(rotation_and_theft_detection_work_through_the_store);
@@ -357,6 +359,59 @@ async fn purge_removes_only_expired_records<S: SessionStore>(store: S) {
     );
     let listed = store.list_by_user(&user).await.expect("list");
     assert_eq!(listed.len(), 1, "purge must update the user index");
+}
+
+async fn compare_and_swap_moves_the_expiry<S: SessionStore>(store: S) {
+    let mut r = sample_record(&unique_user("slide"));
+    r.refresh_expires_at = at(100);
+    store.insert(&r).await.expect("insert");
+    let mut next = r.clone();
+    next.refresh_expires_at = at(1000);
+    next.version = 2;
+    assert!(store.compare_and_swap(1, &next).await.expect("cas"));
+    store.purge_expired(at(100)).await.expect("purge");
+    assert_eq!(
+        store.load(&r.handle).await.expect("load"),
+        Some(next),
+        "a swap that extends the expiry must move the store's expiry (TTL, index) too"
+    );
+}
+
+async fn user_ids_match_byte_for_byte<S: SessionStore>(store: S) {
+    let base = unique_user("exact");
+    let variants = [
+        base.clone(),
+        base.to_uppercase(),
+        format!("{base} "),
+        format!(" {base}"),
+        format!("{base}\u{301}"),
+    ];
+    for v in &variants {
+        store.insert(&sample_record(v)).await.expect("insert");
+    }
+    for v in &variants {
+        let listed = store.list_by_user(v).await.expect("list");
+        assert_eq!(
+            listed.len(),
+            1,
+            "user ids must match exactly (case, spaces, unicode): {v:?}"
+        );
+        assert_eq!(&listed[0].user_id, v);
+    }
+    assert_eq!(
+        store
+            .delete_by_user(&base, None)
+            .await
+            .expect("delete_by_user"),
+        1
+    );
+    for v in &variants[1..] {
+        assert_eq!(
+            store.list_by_user(v).await.expect("list").len(),
+            1,
+            "other users are untouched"
+        );
+    }
 }
 
 async fn concurrent_compare_and_swap_has_one_winner<S: SessionStore>(store: S) {
