@@ -2,6 +2,7 @@
 //! HMAC floor, and create / refresh / grace refresh.
 //!
 //! `cargo bench --bench core`
+#![allow(clippy::expect_used, reason = "a benchmark stops on the first failure")]
 
 use std::hint::black_box;
 use std::sync::Arc;
