@@ -72,6 +72,7 @@ mod clock;
 pub mod config;
 mod error;
 mod events;
+mod jwks;
 mod keys;
 mod manager;
 #[cfg(feature = "memory-store")]
@@ -80,6 +81,7 @@ mod random;
 mod refresh_token;
 mod rotation;
 mod store;
+mod verifier;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -90,11 +92,15 @@ pub use crate::error::{
     ConfigError, RandomError, RefreshError, Rejection, SessionError, StoreError, VerifyError,
 };
 pub use crate::events::{EventHook, RevokeReason, SessionEvent};
-pub use crate::keys::{Algorithm, SigningKey};
+pub use crate::jwks::{Jwks, JwksError, MAX_JWKS_KEYS};
+pub use crate::keys::{Algorithm, SigningKey, VerifyingKey};
 pub use crate::manager::{SessionInfo, SessionManager, SessionManagerBuilder, SessionTokens};
 #[cfg(feature = "memory-store")]
 pub use crate::memory_store::MemoryStore;
 pub use crate::refresh_token::{RefreshKey, RefreshToken};
+pub use crate::verifier::{
+    DEFAULT_MIN_REFRESH_INTERVAL, JwksSource, Verifier, VerifierBuilder,
+};
 pub use crate::store::{
     ParseHandleError, RotationNonce, SessionHandle, SessionRecord, SessionStore, TokenHash,
 };
