@@ -52,6 +52,18 @@
 //!   (feature `memory-store`, on by default); the `testing` feature exports
 //!   the conformance suite for your own store.
 //!
+//! # Services that only verify
+//!
+//! Sign with an EdDSA key ([`SigningKey::generate_ed25519`]) and other
+//! services need no secret: publish [`SessionManager::jwks`] at
+//! `/.well-known/jwks.json` and give them a [`Verifier`], which runs the same
+//! checks as [`SessionManager::verify`] with public keys only. To rotate,
+//! announce the next key with
+//! [`upcoming_signing_key`](SessionManagerBuilder::upcoming_signing_key)
+//! first, then make it the signing key and retire the old one: nobody is
+//! logged out. A [`Verifier`] with a [`JwksSource`] also picks up keys it
+//! has not seen yet, fetching at most once a minute.
+//!
 //! # Custom claims
 //!
 //! Custom access claims are a JSON object (`serde_json::Value`), not a type
