@@ -178,7 +178,7 @@ pub(crate) fn sign(key: &SigningKey, claims: &Claims<'_>) -> AccessToken {
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
     key.append_signature(&mut token);
-    AccessToken(token)
+    AccessToken::new(token)
 }
 
 impl Serialize for Claims<'_> {
