@@ -291,11 +291,7 @@ mod tests {
         let seed = URL_SAFE_NO_PAD.decode(RFC_8037_D).unwrap();
         let a = SigningKey::ed25519("a", &seed).unwrap();
         let b = SigningKey::generate_ed25519("b").unwrap();
-        let jwks = Jwks::new(vec![
-            a.verifying_key().unwrap(),
-            b.verifying_key().unwrap(),
-        ])
-        .unwrap();
+        let jwks = Jwks::new(vec![a.verifying_key().unwrap(), b.verifying_key().unwrap()]).unwrap();
         let json = jwks.to_json();
         assert!(json.starts_with(&format!(
             r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{RFC_8037_X}","kid":"a","alg":"EdDSA","use":"sig"}}"#
@@ -318,9 +314,12 @@ mod tests {
     #[test]
     fn typed_errors_for_every_bad_key() {
         let x = RFC_8037_X;
-        let cases: Vec<(String, fn(&JwksError) -> bool)> = vec![
+        type Expected = fn(&JwksError) -> bool;
+        let cases: Vec<(String, Expected)> = vec![
             (
-                jwk(&format!(r#""kty":"RSA","crv":"Ed25519","x":"{x}","kid":"k""#)),
+                jwk(&format!(
+                    r#""kty":"RSA","crv":"Ed25519","x":"{x}","kid":"k""#
+                )),
                 |e| matches!(e, JwksError::UnsupportedKeyType { index: 0 }),
             ),
             (
@@ -328,43 +327,44 @@ mod tests {
                 |e| matches!(e, JwksError::UnsupportedKeyType { index: 0 }),
             ),
             (
-                jwk(&format!(r#""kty":"OKP","crv":"X25519","x":"{x}","kid":"k""#)),
+                jwk(&format!(
+                    r#""kty":"OKP","crv":"X25519","x":"{x}","kid":"k""#
+                )),
                 |e| matches!(e, JwksError::UnsupportedCurve { index: 0 }),
             ),
             (
                 jwk(&format!(r#""kty":"OKP","crv":"Ed448","x":"{x}","kid":"k""#)),
                 |e| matches!(e, JwksError::UnsupportedCurve { index: 0 }),
             ),
-            (
-                jwk(&format!(r#"{},"d":"{RFC_8037_D}""#, valid("k"))),
-                |e| matches!(e, JwksError::PrivateKey { index: 0 }),
-            ),
-            (
-                jwk(&format!(r#"{},"alg":"HS256""#, valid("k"))),
-                |e| matches!(e, JwksError::UnsupportedAlgorithm { index: 0 }),
-            ),
-            (
-                jwk(&format!(r#"{},"alg":"none""#, valid("k"))),
-                |e| matches!(e, JwksError::UnsupportedAlgorithm { index: 0 }),
-            ),
-            (
-                jwk(&format!(r#"{},"use":"enc""#, valid("k"))),
-                |e| matches!(e, JwksError::UnsupportedUse { index: 0 }),
-            ),
-            (
-                jwk(r#""kty":"OKP","crv":"Ed25519","kid":"k""#),
-                |e| matches!(e, JwksError::InvalidPublicKey { index: 0 }),
-            ),
+            (jwk(&format!(r#"{},"d":"{RFC_8037_D}""#, valid("k"))), |e| {
+                matches!(e, JwksError::PrivateKey { index: 0 })
+            }),
+            (jwk(&format!(r#"{},"alg":"HS256""#, valid("k"))), |e| {
+                matches!(e, JwksError::UnsupportedAlgorithm { index: 0 })
+            }),
+            (jwk(&format!(r#"{},"alg":"none""#, valid("k"))), |e| {
+                matches!(e, JwksError::UnsupportedAlgorithm { index: 0 })
+            }),
+            (jwk(&format!(r#"{},"use":"enc""#, valid("k"))), |e| {
+                matches!(e, JwksError::UnsupportedUse { index: 0 })
+            }),
+            (jwk(r#""kty":"OKP","crv":"Ed25519","kid":"k""#), |e| {
+                matches!(e, JwksError::InvalidPublicKey { index: 0 })
+            }),
             (
                 jwk(r#""kty":"OKP","crv":"Ed25519","x":"AAAA","kid":"k""#),
                 |e| matches!(e, JwksError::InvalidPublicKey { index: 0 }),
             ),
             (
-                jwk(&format!(r#""kty":"OKP","crv":"Ed25519","x":"{x}AA","kid":"k""#)),
+                jwk(&format!(
+                    r#""kty":"OKP","crv":"Ed25519","x":"{x}AA","kid":"k""#
+                )),
                 |e| matches!(e, JwksError::InvalidPublicKey { index: 0 }),
             ),
             (
-                jwk(&format!(r#""kty":"OKP","crv":"Ed25519","x":"{x}=","kid":"k""#)),
+                jwk(&format!(
+                    r#""kty":"OKP","crv":"Ed25519","x":"{x}=","kid":"k""#
+                )),
                 |e| matches!(e, JwksError::InvalidPublicKey { index: 0 }),
             ),
             (
@@ -386,7 +386,9 @@ mod tests {
                 |e| matches!(e, JwksError::InvalidKeyId { index: 0 }),
             ),
             (
-                jwk(&format!(r#""kty":"OKP","crv":"Ed25519","x":"{x}","kid":"""#)),
+                jwk(&format!(
+                    r#""kty":"OKP","crv":"Ed25519","x":"{x}","kid":"""#
+                )),
                 |e| matches!(e, JwksError::InvalidKeyId { index: 0 }),
             ),
             (

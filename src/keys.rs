@@ -4,8 +4,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
 use ed25519_dalek::Signer as _;
+use hmac::{Hmac, KeyInit, Mac};
 use rand::TryRng as _;
 use serde::Serialize;
 use sha2::Sha256;
@@ -233,7 +233,7 @@ impl SigningKey {
             KeyMaterial::Ed25519(key) => {
                 let public: &ed25519_dalek::VerifyingKey = (**key).as_ref();
                 verify_ed25519(public, message, signature)
-            },
+            }
         }
     }
 }
@@ -384,7 +384,11 @@ impl KeySet {
     ) -> Result<Self, ConfigError> {
         let keys = std::iter::once((Key::Signing(active), None))
             .chain(upcoming.into_iter().map(|k| (Key::Signing(k), None)))
-            .chain(retired.into_iter().map(|(k, at)| (Key::Signing(k), Some(at))))
+            .chain(
+                retired
+                    .into_iter()
+                    .map(|(k, at)| (Key::Signing(k), Some(at))),
+            )
             .collect();
         Self::from_keys(keys)
     }
@@ -409,7 +413,11 @@ impl KeySet {
 
     fn from_keys(keys: Vec<(Key, Option<OffsetDateTime>)>) -> Result<Self, ConfigError> {
         for (i, (key, _)) in keys.iter().enumerate() {
-            if keys.iter().skip(i + 1).any(|(other, _)| other.kid() == key.kid()) {
+            if keys
+                .iter()
+                .skip(i + 1)
+                .any(|(other, _)| other.kid() == key.kid())
+            {
                 return Err(ConfigError::DuplicateKeyId);
             }
         }
@@ -718,8 +726,14 @@ mod tests {
         assert_eq!(kids(until), ["active", "next"]);
         assert!(matches!(
             KeySet::verify_only(vec![
-                SigningKey::generate_ed25519("a").unwrap().verifying_key().unwrap(),
-                SigningKey::generate_ed25519("a").unwrap().verifying_key().unwrap(),
+                SigningKey::generate_ed25519("a")
+                    .unwrap()
+                    .verifying_key()
+                    .unwrap(),
+                SigningKey::generate_ed25519("a")
+                    .unwrap()
+                    .verifying_key()
+                    .unwrap(),
             ]),
             Err(ConfigError::DuplicateKeyId)
         ));

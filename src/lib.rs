@@ -93,9 +93,9 @@ mod random;
 mod refresh_token;
 mod rotation;
 mod store;
-mod verifier;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verifier;
 
 pub use crate::access_token::{AccessToken, RESERVED_CLAIMS, Verified};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -110,9 +110,7 @@ pub use crate::manager::{SessionInfo, SessionManager, SessionManagerBuilder, Ses
 #[cfg(feature = "memory-store")]
 pub use crate::memory_store::MemoryStore;
 pub use crate::refresh_token::{RefreshKey, RefreshToken};
-pub use crate::verifier::{
-    DEFAULT_MIN_REFRESH_INTERVAL, JwksSource, Verifier, VerifierBuilder,
-};
 pub use crate::store::{
     ParseHandleError, RotationNonce, SessionHandle, SessionRecord, SessionStore, TokenHash,
 };
+pub use crate::verifier::{DEFAULT_MIN_REFRESH_INTERVAL, JwksSource, Verifier, VerifierBuilder};

@@ -1,5 +1,11 @@
 //! EdDSA keys, JWKS and the verify-only `Verifier`, through the public API.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a failing test should stop loudly"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,8 +15,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
 use sessionkit::{
-    ConfigError, Jwks, JwksSource, ManualClock, MemoryStore, RefreshKey, Rejection,
-    SessionManager, SigningKey, Verifier, VerifyError,
+    ConfigError, Jwks, JwksSource, ManualClock, MemoryStore, RefreshKey, Rejection, SessionManager,
+    SigningKey, Verifier, VerifyError,
 };
 use time::Duration;
 
@@ -103,7 +109,10 @@ async fn eddsa_token_verifies_on_a_verifier_that_has_only_the_jwks() {
 
     // Same claim checks as the manager: expiry, then iss and aud.
     clock.advance(Duration::minutes(11));
-    assert!(matches!(verifier.verify(&token), Err(VerifyError::TryRefresh)));
+    assert!(matches!(
+        verifier.verify(&token),
+        Err(VerifyError::TryRefresh)
+    ));
     clock.set_unix(T0);
     let elsewhere = Verifier::builder()
         .jwks(Jwks::from_json(&jwks_json).unwrap())
@@ -126,7 +135,10 @@ async fn sec_26_hs256_token_rejected_by_eddsa_verifier() {
     for secret in [
         public.to_bytes().to_vec(),
         URL_SAFE_NO_PAD.encode(public.to_bytes()).into_bytes(),
-        Jwks::new(vec![public.clone()]).unwrap().to_json().into_bytes(),
+        Jwks::new(vec![public.clone()])
+            .unwrap()
+            .to_json()
+            .into_bytes(),
     ] {
         let hs = manager_with(&clock, |b| {
             b.signing_key(SigningKey::hs256("k", &secret).unwrap())
@@ -168,16 +180,40 @@ async fn sec_25_27_30_31_header_tricks_are_rejected_by_the_verifier() {
     );
     let x = URL_SAFE_NO_PAD.encode([1u8; 32]);
     let cases = [
-        (r#"{"alg":"none","typ":"at+jwt","kid":"ed-1"}"#, Rejection::Algorithm),
-        (r#"{"alg":"NONE","typ":"at+jwt","kid":"ed-1"}"#, Rejection::Algorithm),
-        (r#"{"alg":"HS256","typ":"at+jwt","kid":"ed-1"}"#, Rejection::Algorithm),
-        (r#"{"alg":"eddsa","typ":"at+jwt","kid":"ed-1"}"#, Rejection::Algorithm),
-        (r#"{"alg":"Ed25519","typ":"at+jwt","kid":"ed-1"}"#, Rejection::Algorithm),
+        (
+            r#"{"alg":"none","typ":"at+jwt","kid":"ed-1"}"#,
+            Rejection::Algorithm,
+        ),
+        (
+            r#"{"alg":"NONE","typ":"at+jwt","kid":"ed-1"}"#,
+            Rejection::Algorithm,
+        ),
+        (
+            r#"{"alg":"HS256","typ":"at+jwt","kid":"ed-1"}"#,
+            Rejection::Algorithm,
+        ),
+        (
+            r#"{"alg":"eddsa","typ":"at+jwt","kid":"ed-1"}"#,
+            Rejection::Algorithm,
+        ),
+        (
+            r#"{"alg":"Ed25519","typ":"at+jwt","kid":"ed-1"}"#,
+            Rejection::Algorithm,
+        ),
         (r#"{"typ":"at+jwt","kid":"ed-1"}"#, Rejection::Algorithm),
         (r#"{"alg":"EdDSA","kid":"ed-1"}"#, Rejection::Type),
-        (r#"{"alg":"EdDSA","typ":"JWT","kid":"ed-1"}"#, Rejection::Type),
-        (r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ED-1"}"#, Rejection::UnknownKey),
-        (r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ed-1 "}"#, Rejection::UnknownKey),
+        (
+            r#"{"alg":"EdDSA","typ":"JWT","kid":"ed-1"}"#,
+            Rejection::Type,
+        ),
+        (
+            r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ED-1"}"#,
+            Rejection::UnknownKey,
+        ),
+        (
+            r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ed-1 "}"#,
+            Rejection::UnknownKey,
+        ),
         (r#"{"alg":"EdDSA","typ":"at+jwt"}"#, Rejection::UnknownKey),
         (
             r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ed-1","kid":"ed-1"}"#,
@@ -236,7 +272,12 @@ async fn sec_34_rotation_through_an_upcoming_key_logs_nobody_out() {
 
     // Phase 1: the old key signs and the new one is announced.
     let before = manager_with(&clock, |b| b.signing_key(old()).upcoming_signing_key(new()));
-    let kids: Vec<String> = before.jwks().keys().iter().map(|k| k.kid().to_owned()).collect();
+    let kids: Vec<String> = before
+        .jwks()
+        .keys()
+        .iter()
+        .map(|k| k.kid().to_owned())
+        .collect();
     assert_eq!(kids, ["2026-10", "2026-11"]);
     // A resource service caches this JWKS and never refreshes.
     let verifier = verifier_for(Jwks::from_json(&before.jwks_json()).unwrap(), &clock);
@@ -250,7 +291,10 @@ async fn sec_34_rotation_through_an_upcoming_key_logs_nobody_out() {
         b.signing_key(new()).retired_signing_key(old(), retired_at)
     });
     let new_token = token(&after).await;
-    assert!(verifier.verify(&new_token).is_ok(), "the cached JWKS knew it");
+    assert!(
+        verifier.verify(&new_token).is_ok(),
+        "the cached JWKS knew it"
+    );
     assert!(after.verify(&old_token).is_ok());
     assert!(after.jwks().keys().iter().any(|k| k.kid() == "2026-10"));
 
@@ -260,7 +304,12 @@ async fn sec_34_rotation_through_an_upcoming_key_logs_nobody_out() {
     assert!(verifier.verify(&old_token).is_ok());
     // ...and once no token of it can be valid, it leaves the JWKS.
     clock.set_unix(T0 + 60 + 10 * 60 + 30);
-    let kids: Vec<String> = after.jwks().keys().iter().map(|k| k.kid().to_owned()).collect();
+    let kids: Vec<String> = after
+        .jwks()
+        .keys()
+        .iter()
+        .map(|k| k.kid().to_owned())
+        .collect();
     assert_eq!(kids, ["2026-11"]);
     assert_eq!(rejection(after.verify(&old_token)), Rejection::UnknownKey);
 }
@@ -339,23 +388,35 @@ async fn verify_or_refresh_learns_a_new_key_with_one_fetch() {
     assert!(verifier.verify_or_refresh("a.b.c").await.is_err());
     assert_eq!(fetches.load(Ordering::SeqCst), 0);
 
-    assert_eq!(rejection(verifier.verify(&new_token)), Rejection::UnknownKey);
     assert_eq!(
-        verifier.verify_or_refresh(&new_token).await.unwrap().user_id(),
+        rejection(verifier.verify(&new_token)),
+        Rejection::UnknownKey
+    );
+    assert_eq!(
+        verifier
+            .verify_or_refresh(&new_token)
+            .await
+            .unwrap()
+            .user_id(),
         "alice"
     );
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    assert!(verifier.verify(&new_token).is_ok(), "the key set was swapped");
+    assert!(
+        verifier.verify(&new_token).is_ok(),
+        "the key set was swapped"
+    );
     // The served set no longer has the old key.
-    assert_eq!(rejection(verifier.verify(&old_token)), Rejection::UnknownKey);
+    assert_eq!(
+        rejection(verifier.verify(&old_token)),
+        Rejection::UnknownKey
+    );
 }
 
 #[tokio::test]
 async fn verify_or_refresh_flood_of_bogus_kids_fetches_once_per_interval() {
     let clock = clock();
     let manager = ed_manager(&clock);
-    let (verifier, fetches) =
-        refreshing_verifier(manager.jwks(), Ok(manager.jwks_json()), &clock);
+    let (verifier, fetches) = refreshing_verifier(manager.jwks(), Ok(manager.jwks_json()), &clock);
     let genuine = token(&manager).await;
     for i in 0..1000 {
         let bogus = reheader(
@@ -387,8 +448,7 @@ async fn verify_or_refresh_flood_of_bogus_kids_fetches_once_per_interval() {
 async fn concurrent_flood_fetches_once() {
     let clock = clock();
     let manager = ed_manager(&clock);
-    let (verifier, fetches) =
-        refreshing_verifier(manager.jwks(), Ok(manager.jwks_json()), &clock);
+    let (verifier, fetches) = refreshing_verifier(manager.jwks(), Ok(manager.jwks_json()), &clock);
     let genuine = token(&manager).await;
     let bogus = reheader(&genuine, r#"{"alg":"EdDSA","typ":"at+jwt","kid":"x"}"#);
     let tasks: Vec<_> = (0..200)

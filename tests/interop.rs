@@ -156,8 +156,8 @@ async fn hs256_jsonwebtoken_token_verifies_with_sessionkit() {
     // Without `typ: at+jwt` it is not an access token (SEC-30).
     let mut plain = header(Algorithm::HS256, "hs-1");
     plain.typ = Some(String::from("JWT"));
-    let token = jsonwebtoken::encode(&plain, &claims, &EncodingKey::from_secret(&HMAC_SECRET))
-        .unwrap();
+    let token =
+        jsonwebtoken::encode(&plain, &claims, &EncodingKey::from_secret(&HMAC_SECRET)).unwrap();
     assert!(m.verify(&token).is_err());
 }
 
