@@ -19,8 +19,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
 
     println!("1. create: alice logs in");
-    let session = manager.create("alice", json!({ "role": "reader" }), json!(null)).await?;
-    println!("   session {} (access token expires {})", session.handle, session.access_expires_at);
+    let session = manager
+        .create("alice", json!({ "role": "reader" }), json!(null))
+        .await?;
+    println!(
+        "   session {} (access token expires {})",
+        session.handle, session.access_expires_at
+    );
 
     println!("2. verify: the access token is checked without touching the store");
     let verified = manager.verify(session.access_token.expose())?;

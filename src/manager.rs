@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::access_token::{self, AccessToken, Claims, Expiry, RESERVED_CLAIMS, Validation, Verified};
+use crate::access_token::{
+    self, AccessToken, Claims, Expiry, RESERVED_CLAIMS, Validation, Verified,
+};
 use crate::clock::{Clock, SystemClock, whole_seconds};
 use crate::config::{Config, TheftPolicy};
 use crate::error::{ConfigError, RefreshError, Rejection, SessionError, StoreError, VerifyError};
@@ -191,8 +193,14 @@ impl<S: SessionStore> SessionManager<S> {
         session_data: Value,
     ) -> Result<SessionTokens, SessionError> {
         let now = self.now();
-        self.create_at(user_id, claims_object(access_claims)?, session_data, now, now)
-            .await
+        self.create_at(
+            user_id,
+            claims_object(access_claims)?,
+            session_data,
+            now,
+            now,
+        )
+        .await
     }
 
     async fn create_at(
@@ -240,11 +248,18 @@ impl<S: SessionStore> SessionManager<S> {
     }
 
     /// Mints the tokens for the record's current generation.
-    fn issue(&self, record: &SessionRecord, secret: &RefreshSecret, now: OffsetDateTime) -> SessionTokens {
+    fn issue(
+        &self,
+        record: &SessionRecord,
+        secret: &RefreshSecret,
+        now: OffsetDateTime,
+    ) -> SessionTokens {
         let inner = &self.inner;
         let cfg = &inner.config;
         // No access token outlives its session (SEC-22).
-        let access_expires_at = now.saturating_add(cfg.access_ttl).min(record.absolute_expires_at);
+        let access_expires_at = now
+            .saturating_add(cfg.access_ttl)
+            .min(record.absolute_expires_at);
         let claims = Claims {
             sub: &record.user_id,
             sid: &record.handle,
@@ -258,7 +273,9 @@ impl<S: SessionStore> SessionManager<S> {
         };
         SessionTokens {
             access_token: access_token::sign(&inner.signing_key, &claims),
-            refresh_token: inner.refresh_keys.seal(&record.handle, record.generation, secret),
+            refresh_token: inner
+                .refresh_keys
+                .seal(&record.handle, record.generation, secret),
             handle: record.handle,
             user_id: record.user_id.clone(),
             access_expires_at,
@@ -455,8 +472,14 @@ impl<S: SessionStore> SessionManager<S> {
             .refresh_keys
             .successor(presented, &nonce)
             .ok_or(RefreshError::Unauthorized(Rejection::Malformed))?;
-        let next = rotation::rotated(record, now, inner.config.refresh_idle_ttl, secret.hash(), nonce)
-            .ok_or(RefreshError::Unauthorized(Rejection::Malformed))?;
+        let next = rotation::rotated(
+            record,
+            now,
+            inner.config.refresh_idle_ttl,
+            secret.hash(),
+            nonce,
+        )
+        .ok_or(RefreshError::Unauthorized(Rejection::Malformed))?;
         if !inner.store.compare_and_swap(record.version, &next).await? {
             return Ok(None);
         }
@@ -496,9 +519,10 @@ impl<S: SessionStore> SessionManager<S> {
         let store = &self.inner.store;
         let revoked = match self.inner.config.theft_policy {
             TheftPolicy::RevokeSession => store.delete(&record.handle).await.map(|_| ()),
-            TheftPolicy::RevokeAllForUser => {
-                store.delete_by_user(&record.user_id, None).await.map(|_| ())
-            }
+            TheftPolicy::RevokeAllForUser => store
+                .delete_by_user(&record.user_id, None)
+                .await
+                .map(|_| ()),
         };
         self.emit(SessionEvent::TheftDetected {
             handle: record.handle,
@@ -571,7 +595,10 @@ impl<S: SessionStore> SessionManager<S> {
     ///
     /// # Errors
     /// [`SessionError::Store`].
-    pub async fn session(&self, handle: &SessionHandle) -> Result<Option<SessionInfo>, SessionError> {
+    pub async fn session(
+        &self,
+        handle: &SessionHandle,
+    ) -> Result<Option<SessionInfo>, SessionError> {
         let now = self.now();
         Ok(self
             .inner
@@ -609,7 +636,8 @@ impl<S: SessionStore> SessionManager<S> {
         claims: Value,
     ) -> Result<(), SessionError> {
         let claims = claims_object(claims)?;
-        self.update(handle, |r| r.access_claims = claims.clone()).await
+        self.update(handle, |r| r.access_claims = claims.clone())
+            .await
     }
 
     async fn update(
@@ -664,7 +692,13 @@ impl<S: SessionStore> SessionManager<S> {
             None => record.access_claims.clone(),
         };
         let tokens = self
-            .create_at(&record.user_id, claims, record.session_data.clone(), now, now)
+            .create_at(
+                &record.user_id,
+                claims,
+                record.session_data.clone(),
+                now,
+                now,
+            )
             .await?;
         if let Err(e) = store.delete(old).await {
             // Never hand out a second session while the first survives.
@@ -869,19 +903,19 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
     pub fn build(self) -> Result<SessionManager<S>, ConfigError> {
         let config = self.config;
         config.validate()?;
-        let signing_key = self.signing_key.ok_or(ConfigError::MissingKey("signing key"))?;
-        let refresh_key = self.refresh_key.ok_or(ConfigError::MissingKey("refresh key"))?;
+        let signing_key = self
+            .signing_key
+            .ok_or(ConfigError::MissingKey("signing key"))?;
+        let refresh_key = self
+            .refresh_key
+            .ok_or(ConfigError::MissingKey("refresh key"))?;
         let verify_window = config.access_ttl.saturating_add(config.leeway);
         let retired = self
             .retired_signing_keys
             .into_iter()
             .map(|(k, at)| (k, at.saturating_add(verify_window)))
             .collect();
-        let keys = KeySet::for_issuer(
-            signing_key.clone(),
-            self.upcoming_signing_keys,
-            retired,
-        )?;
+        let keys = KeySet::for_issuer(signing_key.clone(), self.upcoming_signing_keys, retired)?;
         let refresh_keys = RefreshKeys::new(refresh_key, self.retired_refresh_keys)?;
         let validation = Validation {
             leeway: config.leeway.whole_seconds(),

@@ -99,7 +99,9 @@ impl SessionStore for MemoryStore {
         if stored.user_id != record.user_id {
             // The core never moves a session to another user; refuse rather
             // than corrupt the index.
-            return Err(StoreError::invalid_data("user id of a session cannot change"));
+            return Err(StoreError::invalid_data(
+                "user id of a session cannot change",
+            ));
         }
         *stored = record.clone();
         Ok(true)

@@ -87,8 +87,7 @@ impl RefreshKey {
         // Two subkeys, so that a MAC can never be confused with a derived
         // secret.
         let subkey = |label: &[u8]| -> Result<HmacSha256, ConfigError> {
-            let mut m =
-                HmacSha256::new_from_slice(secret).map_err(|_| ConfigError::InvalidKey)?;
+            let mut m = HmacSha256::new_from_slice(secret).map_err(|_| ConfigError::InvalidKey)?;
             m.update(label);
             let sub = m.finalize().into_bytes();
             HmacSha256::new_from_slice(&sub).map_err(|_| ConfigError::InvalidKey)
@@ -300,7 +299,10 @@ struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], Rejection> {
-        let (head, tail) = self.0.split_first_chunk::<N>().ok_or(Rejection::Malformed)?;
+        let (head, tail) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(Rejection::Malformed)?;
         self.0 = tail;
         Ok(*head)
     }
@@ -350,14 +352,20 @@ mod tests {
     fn sec_19_token_from_another_key_is_rejected() {
         let other = RefreshKeys::new(RefreshKey::new(7, &[2u8; 32]).unwrap(), vec![]).unwrap();
         let token = other.seal(&handle(), 1, &RefreshSecret::generate().unwrap());
-        assert_eq!(keys().open(token.expose(), 4096).unwrap_err(), Rejection::Signature);
+        assert_eq!(
+            keys().open(token.expose(), 4096).unwrap_err(),
+            Rejection::Signature
+        );
     }
 
     #[test]
     fn unknown_key_id_is_rejected() {
         let other = RefreshKeys::new(RefreshKey::new(8, &[1u8; 32]).unwrap(), vec![]).unwrap();
         let token = other.seal(&handle(), 1, &RefreshSecret::generate().unwrap());
-        assert_eq!(keys().open(token.expose(), 4096).unwrap_err(), Rejection::UnknownKey);
+        assert_eq!(
+            keys().open(token.expose(), 4096).unwrap_err(),
+            Rejection::UnknownKey
+        );
     }
 
     #[test]
@@ -383,16 +391,26 @@ mod tests {
     fn sec_33_short_refresh_key_is_a_config_error() {
         assert!(matches!(
             RefreshKey::new(1, &[0u8; 31]),
-            Err(ConfigError::KeyTooShort { min: 32, actual: 31 })
+            Err(ConfigError::KeyTooShort {
+                min: 32,
+                actual: 31
+            })
         ));
     }
 
     #[test]
     fn sec_39_oversized_and_malformed_input() {
         let k = keys();
-        assert_eq!(k.open(&"a".repeat(4097), 4096).unwrap_err(), Rejection::TooLong);
+        assert_eq!(
+            k.open(&"a".repeat(4097), 4096).unwrap_err(),
+            Rejection::TooLong
+        );
         for bad in ["", "skr_", "skr_!!!!", "eyJ.a.b", &"skr_".repeat(40)] {
-            assert_eq!(k.open(bad, 4096).unwrap_err(), Rejection::Malformed, "{bad}");
+            assert_eq!(
+                k.open(bad, 4096).unwrap_err(),
+                Rejection::Malformed,
+                "{bad}"
+            );
         }
     }
 

@@ -66,15 +66,18 @@ pub(crate) fn decide(
     if token.generation > g {
         return Decision::FutureGeneration;
     }
-    if g.checked_sub(1) == Some(token.generation)
-        && in_grace(record, token.hash, now, grace)
-    {
+    if g.checked_sub(1) == Some(token.generation) && in_grace(record, token.hash, now, grace) {
         return Decision::Grace;
     }
     Decision::Theft
 }
 
-fn in_grace(record: &SessionRecord, hash: &TokenHash, now: OffsetDateTime, grace: Duration) -> bool {
+fn in_grace(
+    record: &SessionRecord,
+    hash: &TokenHash,
+    now: OffsetDateTime,
+    grace: Duration,
+) -> bool {
     // Grace 0 disables the window entirely, even within the same second.
     if grace <= Duration::ZERO {
         return false;
@@ -171,7 +174,10 @@ mod tests {
             generation: 2,
             hash: &hash,
         };
-        assert_eq!(decide(None, token, at(0), Duration::seconds(10)), Decision::NotFound);
+        assert_eq!(
+            decide(None, token, at(0), Duration::seconds(10)),
+            Decision::NotFound
+        );
     }
 
     #[test]
@@ -187,8 +193,14 @@ mod tests {
             generation: 2,
             hash: &hash,
         };
-        assert_eq!(decide(Some(&r), token, at(1999), Duration::ZERO), Decision::Rotate);
-        assert_eq!(decide(Some(&r), token, at(2000), Duration::ZERO), Decision::Expired);
+        assert_eq!(
+            decide(Some(&r), token, at(1999), Duration::ZERO),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(Some(&r), token, at(2000), Duration::ZERO),
+            Decision::Expired
+        );
     }
 
     #[test]
@@ -246,14 +258,23 @@ mod tests {
             generation: 0,
             hash: &hash,
         };
-        assert_eq!(decide(Some(&r), token, at(1), Duration::seconds(10)), Decision::Theft);
+        assert_eq!(
+            decide(Some(&r), token, at(1), Duration::seconds(10)),
+            Decision::Theft
+        );
     }
 
     #[test]
     fn sec_22_rotation_slides_idle_expiry_but_never_past_absolute() {
         let r = record();
-        let next = rotated(&r, at(500), Duration::seconds(300), h(3), RotationNonce::from_bytes([1; 32]))
-            .unwrap();
+        let next = rotated(
+            &r,
+            at(500),
+            Duration::seconds(300),
+            h(3),
+            RotationNonce::from_bytes([1; 32]),
+        )
+        .unwrap();
         assert_eq!(next.generation, 3);
         assert_eq!(next.prev_hash, Some(h(2)));
         assert_eq!(next.current_hash, h(3));
@@ -261,8 +282,14 @@ mod tests {
         assert_eq!(next.refresh_expires_at, at(800));
         assert_eq!(next.version, 4);
         assert_eq!(next.absolute_expires_at, r.absolute_expires_at);
-        let late = rotated(&r, at(1900), Duration::seconds(300), h(3), RotationNonce::from_bytes([1; 32]))
-            .unwrap();
+        let late = rotated(
+            &r,
+            at(1900),
+            Duration::seconds(300),
+            h(3),
+            RotationNonce::from_bytes([1; 32]),
+        )
+        .unwrap();
         assert_eq!(late.refresh_expires_at, at(2000));
     }
 
@@ -270,6 +297,15 @@ mod tests {
     fn rotation_never_overflows() {
         let mut r = record();
         r.generation = u64::MAX;
-        assert!(rotated(&r, at(500), Duration::seconds(1), h(3), RotationNonce::from_bytes([1; 32])).is_none());
+        assert!(
+            rotated(
+                &r,
+                at(500),
+                Duration::seconds(1),
+                h(3),
+                RotationNonce::from_bytes([1; 32])
+            )
+            .is_none()
+        );
     }
 }

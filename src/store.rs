@@ -363,6 +363,9 @@ mod tests {
     fn hashes_do_not_debug_print_their_bytes() {
         let h = TokenHash::from_bytes([0xab; 32]);
         let s = format!("{h:?}");
-        assert!(!s.contains("171") && !s.to_lowercase().contains("ab"), "{s}");
+        assert!(
+            !s.contains("171") && !s.to_lowercase().contains("ab"),
+            "{s}"
+        );
     }
 }

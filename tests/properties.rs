@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use sessionkit::{RESERVED_CLAIMS, RefreshError};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 fn claim_value() -> impl Strategy<Value = Value> {

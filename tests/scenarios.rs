@@ -1,6 +1,12 @@
 //! The public rotation scenarios, as SuperTokens and Auth0 document them,
 //! run end to end on the memory store with an injected clock.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "a failing test should stop loudly"
+)]
 
 mod common;
 
@@ -48,17 +54,27 @@ async fn scenario_01_replay_two_generations_back_is_theft() {
 #[tokio::test]
 async fn scenario_02_replay_after_grace_is_theft_and_at_once_without_grace() {
     let f = fixture_grace(10);
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     let r2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     f.advance(10);
     // Still inside: exactly at the edge of the window.
     assert!(f.manager.refresh(s.refresh_token.expose()).await.is_ok());
     f.advance(1);
     assert!(is_theft(&f.manager.refresh(s.refresh_token.expose()).await));
-    assert!(is_unauthorized(&f.manager.refresh(r2.refresh_token.expose()).await));
+    assert!(is_unauthorized(
+        &f.manager.refresh(r2.refresh_token.expose()).await
+    ));
 
     let f = fixture_grace(0);
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     assert!(is_theft(&f.manager.refresh(s.refresh_token.expose()).await));
 }
@@ -68,7 +84,11 @@ async fn scenario_02_replay_after_grace_is_theft_and_at_once_without_grace() {
 #[tokio::test]
 async fn scenario_03_retry_inside_grace_returns_same_successor_without_write() {
     let f = fixture();
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     let first = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let before = f.store.load(&s.handle).await.unwrap().unwrap();
     f.advance(3);
@@ -78,7 +98,10 @@ async fn scenario_03_retry_inside_grace_returns_same_successor_without_write() {
     assert_eq!(before, after, "a grace retry must not write");
     f.manager.verify(second.access_token.expose()).unwrap();
     // The lineage continues from the shared successor.
-    f.manager.refresh(second.refresh_token.expose()).await.unwrap();
+    f.manager
+        .refresh(second.refresh_token.expose())
+        .await
+        .unwrap();
 }
 
 /// 4. tampered R1 (one byte flipped in the secret or MAC) -> Unauthorized,
@@ -86,7 +109,11 @@ async fn scenario_03_retry_inside_grace_returns_same_successor_without_write() {
 #[tokio::test]
 async fn scenario_04_tampered_token_is_unauthorized_and_session_survives() {
     let f = fixture();
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     let text = s.refresh_token.expose();
     // The last characters encode the MAC, the middle ones the secret.
     for pos in [text.len() - 1, text.len() - 30, text.len() - 60] {
@@ -104,10 +131,19 @@ async fn scenario_04_tampered_token_is_unauthorized_and_session_survives() {
 #[tokio::test]
 async fn scenario_05_revoke_stops_refresh_and_strict_verify() {
     let f = fixture();
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
-    f.manager.verify_strict(s.access_token.expose()).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
+    f.manager
+        .verify_strict(s.access_token.expose())
+        .await
+        .unwrap();
     assert!(f.manager.revoke(&s.handle).await.unwrap());
-    assert!(is_unauthorized(&f.manager.refresh(s.refresh_token.expose()).await));
+    assert!(is_unauthorized(
+        &f.manager.refresh(s.refresh_token.expose()).await
+    ));
     f.manager.verify(s.access_token.expose()).unwrap();
     assert!(matches!(
         f.manager.verify_strict(s.access_token.expose()).await,
@@ -125,7 +161,11 @@ async fn scenario_05_revoke_stops_refresh_and_strict_verify() {
 #[tokio::test]
 async fn scenario_06_expired_access_token_says_try_refresh() {
     let f = fixture();
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     // 10 minutes + 30 s leeway: still valid at the edge, expired after.
     f.advance(600 + 29);
     f.manager.verify(s.access_token.expose()).unwrap();
@@ -147,12 +187,26 @@ async fn scenario_07_revoke_all_for_user_spares_other_users() {
     let f = fixture();
     let mut alice = Vec::new();
     for _ in 0..3 {
-        alice.push(f.manager.create("alice", Value::Null, Value::Null).await.unwrap());
+        alice.push(
+            f.manager
+                .create("alice", Value::Null, Value::Null)
+                .await
+                .unwrap(),
+        );
     }
-    let bob = f.manager.create("bob", Value::Null, Value::Null).await.unwrap();
-    assert_eq!(f.manager.revoke_all_for_user("alice", None).await.unwrap(), 3);
+    let bob = f
+        .manager
+        .create("bob", Value::Null, Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.manager.revoke_all_for_user("alice", None).await.unwrap(),
+        3
+    );
     for s in &alice {
-        assert!(is_unauthorized(&f.manager.refresh(s.refresh_token.expose()).await));
+        assert!(is_unauthorized(
+            &f.manager.refresh(s.refresh_token.expose()).await
+        ));
     }
     f.manager.refresh(bob.refresh_token.expose()).await.unwrap();
 }
@@ -170,11 +224,19 @@ async fn scenario_08_idle_and_absolute_expiry_at_the_edges() {
     };
     // Idle: one second before the limit the token refreshes, at +1 s it does not.
     let f = make();
-    let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     f.advance(idle - 1);
     let s2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let f2 = make();
-    let t = f2.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+    let t = f2
+        .manager
+        .create("alice", Value::Null, Value::Null)
+        .await
+        .unwrap();
     f2.advance(idle + 1);
     assert!(matches!(
         f2.manager.refresh(t.refresh_token.expose()).await,
@@ -186,11 +248,19 @@ async fn scenario_08_idle_and_absolute_expiry_at_the_edges() {
     while elapsed + (idle - 1) < absolute - 1 {
         f.advance(idle - 1);
         elapsed += idle - 1;
-        current = f.manager.refresh(current.refresh_token.expose()).await.unwrap();
+        current = f
+            .manager
+            .refresh(current.refresh_token.expose())
+            .await
+            .unwrap();
     }
     assert!(current.refresh_expires_at <= current.session_expires_at);
     f.advance(absolute - 1 - elapsed);
-    let last = f.manager.refresh(current.refresh_token.expose()).await.unwrap();
+    let last = f
+        .manager
+        .refresh(current.refresh_token.expose())
+        .await
+        .unwrap();
     assert_eq!(last.refresh_expires_at, last.session_expires_at);
     assert!(last.access_expires_at <= last.session_expires_at);
     f.advance(2);
@@ -206,7 +276,11 @@ async fn scenario_08_idle_and_absolute_expiry_at_the_edges() {
 async fn scenario_09_sixty_four_concurrent_refreshes() {
     for grace in [10, 0] {
         let f = fixture_grace(grace);
-        let s = f.manager.create("alice", Value::Null, Value::Null).await.unwrap();
+        let s = f
+            .manager
+            .create("alice", Value::Null, Value::Null)
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let m = f.manager.clone();
@@ -245,7 +319,11 @@ async fn scenario_09_sixty_four_concurrent_refreshes() {
 #[tokio::test]
 async fn scenario_10_retired_key_verifies_until_its_window_ends() {
     let f = fixture();
-    let s = f.manager.create("alice", json!({"role": "x"}), Value::Null).await.unwrap();
+    let s = f
+        .manager
+        .create("alice", json!({"role": "x"}), Value::Null)
+        .await
+        .unwrap();
     let retired_at = f.clock.now();
     let rotated = SessionManager::builder(Arc::clone(&f.store))
         .signing_key(SigningKey::hs256("next-key", &[0x33; 32]).unwrap())

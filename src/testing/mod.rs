@@ -123,7 +123,11 @@ pub fn sample_record(user_id: &str) -> SessionRecord {
 async fn insert_then_load_round_trips<S: SessionStore>(store: S) {
     let r = sample_record(&unique_user("round-trip"));
     store.insert(&r).await.expect("insert");
-    let loaded = store.load(&r.handle).await.expect("load").expect("record present");
+    let loaded = store
+        .load(&r.handle)
+        .await
+        .expect("load")
+        .expect("record present");
     assert_eq!(loaded, r, "load must return exactly what was inserted");
 
     let mut fresh = sample_record(&r.user_id);
@@ -133,8 +137,15 @@ async fn insert_then_load_round_trips<S: SessionStore>(store: S) {
     fresh.access_claims = Map::new();
     fresh.session_data = Value::Null;
     store.insert(&fresh).await.expect("insert");
-    let loaded = store.load(&fresh.handle).await.expect("load").expect("present");
-    assert_eq!(loaded, fresh, "optional fields and empty values must round trip");
+    let loaded = store
+        .load(&fresh.handle)
+        .await
+        .expect("load")
+        .expect("present");
+    assert_eq!(
+        loaded, fresh,
+        "optional fields and empty values must round trip"
+    );
 }
 
 async fn insert_existing_handle_fails_and_keeps_the_original<S: SessionStore>(store: S) {
@@ -147,9 +158,16 @@ async fn insert_existing_handle_fails_and_keeps_the_original<S: SessionStore>(st
         other => panic!("insert of an existing handle must fail with AlreadyExists, got {other:?}"),
     }
     let loaded = store.load(&r.handle).await.expect("load").expect("present");
-    assert_eq!(loaded, r, "a failed insert must leave the original untouched");
+    assert_eq!(
+        loaded, r,
+        "a failed insert must leave the original untouched"
+    );
     assert!(
-        store.list_by_user(&other.user_id).await.expect("list").is_empty(),
+        store
+            .list_by_user(&other.user_id)
+            .await
+            .expect("list")
+            .is_empty(),
         "a failed insert must not enter the user index"
     );
 }
@@ -166,8 +184,14 @@ async fn compare_and_swap_follows_the_version<S: SessionStore>(store: S) {
     next.generation = 4;
     next.version = 2;
     next.session_data = json!({"changed": true});
-    assert!(store.compare_and_swap(1, &next).await.expect("cas"), "CAS on the stored version must succeed");
-    assert_eq!(store.load(&r.handle).await.expect("load").expect("present"), next);
+    assert!(
+        store.compare_and_swap(1, &next).await.expect("cas"),
+        "CAS on the stored version must succeed"
+    );
+    assert_eq!(
+        store.load(&r.handle).await.expect("load").expect("present"),
+        next
+    );
 
     let mut stale = next.clone();
     stale.generation = 99;
@@ -188,7 +212,10 @@ async fn compare_and_swap_follows_the_version<S: SessionStore>(store: S) {
         !store.compare_and_swap(1, &missing).await.expect("cas"),
         "CAS on a missing handle must fail"
     );
-    assert!(store.load(&missing.handle).await.expect("load").is_none(), "CAS must never insert");
+    assert!(
+        store.load(&missing.handle).await.expect("load").is_none(),
+        "CAS must never insert"
+    );
 }
 
 async fn delete_reports_whether_it_existed<S: SessionStore>(store: S) {
@@ -197,7 +224,14 @@ async fn delete_reports_whether_it_existed<S: SessionStore>(store: S) {
     assert!(store.delete(&r.handle).await.expect("delete"));
     assert!(!store.delete(&r.handle).await.expect("delete"));
     assert!(store.load(&r.handle).await.expect("load").is_none());
-    assert!(store.list_by_user(&r.user_id).await.expect("list").is_empty(), "delete must update the user index");
+    assert!(
+        store
+            .list_by_user(&r.user_id)
+            .await
+            .expect("list")
+            .is_empty(),
+        "delete must update the user index"
+    );
 }
 
 async fn list_by_user_sees_exactly_the_users_records<S: SessionStore>(store: S) {
@@ -220,10 +254,25 @@ async fn list_by_user_sees_exactly_the_users_records<S: SessionStore>(store: S) 
         .collect();
     listed.sort();
     mine.sort();
-    assert_eq!(listed, mine, "list_by_user must return exactly the user's records");
-    assert!(store.list_by_user(&unique_user("nobody")).await.expect("list").is_empty());
+    assert_eq!(
+        listed, mine,
+        "list_by_user must return exactly the user's records"
+    );
+    assert!(
+        store
+            .list_by_user(&unique_user("nobody"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
     // A user id that is a prefix of another must not match it.
-    assert!(store.list_by_user(&alice[..alice.len() - 1]).await.expect("list").is_empty());
+    assert!(
+        store
+            .list_by_user(&alice[..alice.len() - 1])
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 async fn delete_by_user_keeps_the_kept_and_other_users<S: SessionStore>(store: S) {
@@ -238,15 +287,42 @@ async fn delete_by_user_keeps_the_kept_and_other_users<S: SessionStore>(store: S
     let b = sample_record(&bob);
     store.insert(&b).await.expect("insert");
     let keep = handles[0];
-    assert_eq!(store.delete_by_user(&alice, Some(&keep)).await.expect("delete_by_user"), 3);
-    let left: Vec<SessionHandle> = store.list_by_user(&alice).await.expect("list").into_iter().map(|r| r.handle).collect();
+    assert_eq!(
+        store
+            .delete_by_user(&alice, Some(&keep))
+            .await
+            .expect("delete_by_user"),
+        3
+    );
+    let left: Vec<SessionHandle> = store
+        .list_by_user(&alice)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.handle)
+        .collect();
     assert_eq!(left, vec![keep], "only the kept session survives");
     for h in &handles[1..] {
         assert!(store.load(h).await.expect("load").is_none());
     }
-    assert!(store.load(&b.handle).await.expect("load").is_some(), "other users are unaffected");
-    assert_eq!(store.delete_by_user(&alice, None).await.expect("delete_by_user"), 1);
-    assert_eq!(store.delete_by_user(&alice, None).await.expect("delete_by_user"), 0);
+    assert!(
+        store.load(&b.handle).await.expect("load").is_some(),
+        "other users are unaffected"
+    );
+    assert_eq!(
+        store
+            .delete_by_user(&alice, None)
+            .await
+            .expect("delete_by_user"),
+        1
+    );
+    assert_eq!(
+        store
+            .delete_by_user(&alice, None)
+            .await
+            .expect("delete_by_user"),
+        0
+    );
 }
 
 async fn purge_removes_only_expired_records<S: SessionStore>(store: S) {
@@ -260,11 +336,25 @@ async fn purge_removes_only_expired_records<S: SessionStore>(store: S) {
     for r in [&live, &idle_dead, &absolute_dead] {
         store.insert(r).await.expect("insert");
     }
-    assert_eq!(store.purge_expired(at(99)).await.expect("purge"), 0, "nothing is expired before its expiry");
-    assert_eq!(store.purge_expired(at(100)).await.expect("purge"), 2, "records expire at their expiry instant");
+    assert_eq!(
+        store.purge_expired(at(99)).await.expect("purge"),
+        0,
+        "nothing is expired before its expiry"
+    );
+    assert_eq!(
+        store.purge_expired(at(100)).await.expect("purge"),
+        2,
+        "records expire at their expiry instant"
+    );
     assert!(store.load(&live.handle).await.expect("load").is_some());
     assert!(store.load(&idle_dead.handle).await.expect("load").is_none());
-    assert!(store.load(&absolute_dead.handle).await.expect("load").is_none());
+    assert!(
+        store
+            .load(&absolute_dead.handle)
+            .await
+            .expect("load")
+            .is_none()
+    );
     let listed = store.list_by_user(&user).await.expect("list");
     assert_eq!(listed.len(), 1, "purge must update the user index");
 }
@@ -286,9 +376,16 @@ async fn concurrent_compare_and_swap_has_one_winner<S: SessionStore>(store: S) {
         .enumerate()
         .filter_map(|(i, res)| res.expect("cas").then_some(i))
         .collect();
-    assert_eq!(winners.len(), 1, "64 concurrent CAS with one expected version must have exactly one winner");
+    assert_eq!(
+        winners.len(),
+        1,
+        "64 concurrent CAS with one expected version must have exactly one winner"
+    );
     let stored = store.load(&r.handle).await.expect("load").expect("present");
-    assert_eq!(stored, candidates[winners[0]], "the stored record is the winner's");
+    assert_eq!(
+        stored, candidates[winners[0]],
+        "the stored record is the winner's"
+    );
 }
 
 async fn concurrent_insert_of_one_handle_has_one_winner<S: SessionStore>(store: S) {
@@ -303,7 +400,10 @@ async fn concurrent_insert_of_one_handle_has_one_winner<S: SessionStore>(store: 
         .collect();
     let results = join_all(candidates.iter().map(|c| store.insert(c))).await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(ok, 1, "concurrent inserts of one handle must have exactly one winner");
+    assert_eq!(
+        ok, 1,
+        "concurrent inserts of one handle must have exactly one winner"
+    );
     assert_eq!(store.list_by_user(&user).await.expect("list").len(), 1);
 }
 
@@ -321,12 +421,22 @@ async fn rotation_and_theft_detection_work_through_the_store<S: SessionStore>(st
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager(store, Arc::clone(&clock), 10);
     let user = unique_user("theft");
-    let s = m.create(&user, json!({"role": "user"}), json!({"k": "v"})).await.expect("create");
-    m.verify(s.access_token.expose()).expect("fresh access token verifies");
+    let s = m
+        .create(&user, json!({"role": "user"}), json!({"k": "v"}))
+        .await
+        .expect("create");
+    m.verify(s.access_token.expose())
+        .expect("fresh access token verifies");
     clock.advance(Duration::seconds(1));
-    let r2 = m.refresh(s.refresh_token.expose()).await.expect("first refresh");
+    let r2 = m
+        .refresh(s.refresh_token.expose())
+        .await
+        .expect("first refresh");
     clock.advance(Duration::seconds(1));
-    let r3 = m.refresh(r2.refresh_token.expose()).await.expect("second refresh");
+    let r3 = m
+        .refresh(r2.refresh_token.expose())
+        .await
+        .expect("second refresh");
     clock.advance(Duration::seconds(30));
     match m.refresh(s.refresh_token.expose()).await {
         Err(RefreshError::TokenTheftDetected { handle, user_id }) => {
@@ -336,16 +446,25 @@ async fn rotation_and_theft_detection_work_through_the_store<S: SessionStore>(st
         other => panic!("replaying a retired token must be theft, got {other:?}"),
     }
     assert!(
-        matches!(m.refresh(r3.refresh_token.expose()).await, Err(RefreshError::Unauthorized(_))),
+        matches!(
+            m.refresh(r3.refresh_token.expose()).await,
+            Err(RefreshError::Unauthorized(_))
+        ),
         "after theft the newest token must fail too"
     );
-    assert!(m.store().load(&s.handle).await.expect("load").is_none(), "theft revokes the session");
+    assert!(
+        m.store().load(&s.handle).await.expect("load").is_none(),
+        "theft revokes the session"
+    );
 }
 
 async fn concurrent_refreshes<S: SessionStore>(store: S, grace: i64) {
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager(store, Arc::clone(&clock), grace);
-    let s = m.create(&unique_user("race"), Value::Null, Value::Null).await.expect("create");
+    let s = m
+        .create(&unique_user("race"), Value::Null, Value::Null)
+        .await
+        .expect("create");
     let token = s.refresh_token.expose().to_owned();
     let results = join_all((0..64).map(|_| m.refresh(&token))).await;
     let successes: Vec<String> = results
@@ -353,19 +472,37 @@ async fn concurrent_refreshes<S: SessionStore>(store: S, grace: i64) {
         .filter_map(|r| r.as_ref().ok().map(|t| t.refresh_token.expose().to_owned()))
         .collect();
     if grace > 0 {
-        assert_eq!(successes.len(), 64, "inside the grace every concurrent refresh succeeds");
+        assert_eq!(
+            successes.len(),
+            64,
+            "inside the grace every concurrent refresh succeeds"
+        );
         assert!(
             successes.iter().all(|t| *t == successes[0]),
             "every concurrent refresh receives the same successor"
         );
-        let record = m.store().load(&s.handle).await.expect("load").expect("alive");
+        let record = m
+            .store()
+            .load(&s.handle)
+            .await
+            .expect("load")
+            .expect("alive");
         assert_eq!(record.generation, 1, "exactly one rotation happened");
-        m.refresh(&successes[0]).await.expect("the single lineage continues");
+        m.refresh(&successes[0])
+            .await
+            .expect("the single lineage continues");
     } else {
-        assert!(successes.len() <= 1, "without grace at most one refresh succeeds, got {}", successes.len());
+        assert!(
+            successes.len() <= 1,
+            "without grace at most one refresh succeeds, got {}",
+            successes.len()
+        );
         if let Some(winner) = successes.first() {
             // Every loser presented a retired token: theft, so the session is gone.
-            assert!(m.refresh(winner).await.is_err(), "a theft verdict revoked the lineage");
+            assert!(
+                m.refresh(winner).await.is_err(),
+                "a theft verdict revoked the lineage"
+            );
         }
     }
 }
@@ -383,20 +520,36 @@ async fn two_managers_share_sessions_through_the_store<S: SessionStore>(store: S
     let clock = Arc::new(ManualClock::at_unix(T0));
     let a = manager(Arc::clone(&store), Arc::clone(&clock), 10);
     let b = manager(Arc::clone(&store), Arc::clone(&clock), 10);
-    let s = a.create(&unique_user("pair"), Value::Null, Value::Null).await.expect("create");
-    b.verify(s.access_token.expose()).expect("instance B verifies A's token");
-    let r2 = a.refresh(s.refresh_token.expose()).await.expect("rotate on A");
+    let s = a
+        .create(&unique_user("pair"), Value::Null, Value::Null)
+        .await
+        .expect("create");
+    b.verify(s.access_token.expose())
+        .expect("instance B verifies A's token");
+    let r2 = a
+        .refresh(s.refresh_token.expose())
+        .await
+        .expect("rotate on A");
     clock.advance(Duration::seconds(11));
     assert!(
-        matches!(b.refresh(s.refresh_token.expose()).await, Err(RefreshError::TokenTheftDetected { .. })),
+        matches!(
+            b.refresh(s.refresh_token.expose()).await,
+            Err(RefreshError::TokenTheftDetected { .. })
+        ),
         "replay on B of a token rotated on A is theft"
     );
     assert!(a.refresh(r2.refresh_token.expose()).await.is_err());
 
-    let s = a.create(&unique_user("pair"), Value::Null, Value::Null).await.expect("create");
+    let s = a
+        .create(&unique_user("pair"), Value::Null, Value::Null)
+        .await
+        .expect("create");
     assert!(b.revoke(&s.handle).await.expect("revoke"));
     assert!(
-        matches!(a.refresh(s.refresh_token.expose()).await, Err(RefreshError::Unauthorized(_))),
+        matches!(
+            a.refresh(s.refresh_token.expose()).await,
+            Err(RefreshError::Unauthorized(_))
+        ),
         "a revocation on B stops a refresh on A"
     );
     assert!(a.verify_strict(s.access_token.expose()).await.is_err());

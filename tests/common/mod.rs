@@ -42,14 +42,27 @@ pub fn builder_with(
         .event_hook(move |e: &SessionEvent| events.lock().unwrap().push(e.clone()))
 }
 
-pub fn fixture_with(configure: impl FnOnce(SessionManagerBuilder<Arc<MemoryStore>>) -> SessionManagerBuilder<Arc<MemoryStore>>) -> Fixture {
+pub fn fixture_with(
+    configure: impl FnOnce(
+        SessionManagerBuilder<Arc<MemoryStore>>,
+    ) -> SessionManagerBuilder<Arc<MemoryStore>>,
+) -> Fixture {
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at_unix(T0));
     let events = Arc::new(Mutex::new(Vec::new()));
-    let manager = configure(builder_with(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&events)))
-        .build()
-        .unwrap();
-    Fixture { manager, store, clock, events }
+    let manager = configure(builder_with(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Arc::clone(&events),
+    ))
+    .build()
+    .unwrap();
+    Fixture {
+        manager,
+        store,
+        clock,
+        events,
+    }
 }
 
 pub fn fixture() -> Fixture {
