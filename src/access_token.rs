@@ -13,7 +13,7 @@ use serde_json::{Map, Number, Value};
 use time::OffsetDateTime;
 
 use crate::error::{Rejection, VerifyError};
-use crate::keys::{ACCESS_TOKEN_TYPE, KeySet, SigningKey};
+use crate::keys::{ACCESS_TOKEN_TYPE, Key, KeySet, SigningKey};
 use crate::store::SessionHandle;
 
 /// Claim names sessionkit sets itself; custom claims may not use them.
@@ -296,7 +296,7 @@ fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-fn check_signature(key: &SigningKey, segments: &Segments<'_>) -> Result<(), Rejection> {
+fn check_signature(key: &Key, segments: &Segments<'_>) -> Result<(), Rejection> {
     if segments.signature.len() > MAX_SIGNATURE_B64 {
         return Err(Rejection::Signature);
     }

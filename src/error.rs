@@ -86,6 +86,10 @@ pub enum VerifyError {
     /// Strict verification could not reach the store. Fail closed.
     #[error("session store failed")]
     Store(#[from] StoreError),
+    /// [`Verifier::verify_or_refresh`](crate::Verifier::verify_or_refresh)
+    /// could not fetch a usable JWKS. Fail closed; the token is unverified.
+    #[error("jwks source failed")]
+    KeySource(#[source] Box<dyn StdError + Send + Sync>),
 }
 
 /// An error from [`SessionManager::refresh`](crate::SessionManager::refresh).

@@ -4,11 +4,13 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::Signer as _;
 use hmac::{Hmac, KeyInit, Mac};
 use rand::TryRng as _;
 use serde::Serialize;
 use sha2::Sha256;
 use time::OffsetDateTime;
+use zeroize::Zeroize as _;
 
 use crate::error::ConfigError;
 
@@ -27,6 +29,9 @@ pub(crate) const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub enum Algorithm {
     /// HMAC with SHA-256 (RFC 7518 §3.2), a shared secret of at least 32 bytes.
     Hs256,
+    /// Ed25519 signatures (RFC 8037), JWS name `EdDSA`: services that only
+    /// verify need nothing but the public key.
+    EdDsa,
 }
 
 impl Algorithm {
@@ -34,9 +39,16 @@ impl Algorithm {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hs256 => "HS256",
+            Self::EdDsa => "EdDSA",
         }
     }
 }
+
+/// The length of an Ed25519 seed, public key, in bytes.
+pub(crate) const ED25519_KEY_LEN: usize = 32;
+
+/// The length of an Ed25519 signature, in bytes.
+const ED25519_SIGNATURE_LEN: usize = 64;
 
 /// The secret part of a key. One variant per algorithm, so that a key can
 /// never be used with an algorithm it was not made for.
@@ -45,6 +57,9 @@ enum KeyMaterial {
     /// The HMAC state after absorbing the key: cloning it saves re-deriving
     /// the inner and outer pads on every token.
     Hs256(Hmac<Sha256>),
+    /// The expanded secret key, with its public key precomputed (boxed: the
+    /// expanded key is large, and zeroized on drop).
+    Ed25519(Box<ed25519_dalek::SigningKey>),
 }
 
 /// A key that signs (and verifies) access tokens.
@@ -95,12 +110,50 @@ impl SigningKey {
         rand::rngs::SysRng
             .try_fill_bytes(&mut secret)
             .map_err(|_| ConfigError::InvalidKey)?;
-        Self::hs256(kid, &secret)
+        let key = Self::hs256(kid, &secret);
+        secret.zeroize();
+        key
+    }
+
+    /// An EdDSA (Ed25519) key from its 32-byte secret seed (RFC 8032 §5.1.5,
+    /// the `d` member of an RFC 8037 JWK).
+    ///
+    /// # Errors
+    /// [`ConfigError::KeyTooShort`] unless the seed is exactly 32 bytes
+    /// (`actual` gives its length); [`ConfigError::InvalidKeyId`] as for
+    /// [`SigningKey::hs256`].
+    pub fn ed25519(kid: impl Into<String>, seed: &[u8]) -> Result<Self, ConfigError> {
+        let mut seed: [u8; ED25519_KEY_LEN] =
+            seed.try_into().map_err(|_| ConfigError::KeyTooShort {
+                min: ED25519_KEY_LEN,
+                actual: seed.len(),
+            })?;
+        let kid = kid.into();
+        check_kid(&kid)?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        seed.zeroize();
+        Self::new(kid, KeyMaterial::Ed25519(Box::new(key)))
+    }
+
+    /// A new random EdDSA (Ed25519) key, its seed from the operating system.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidKeyId`] as for [`SigningKey::hs256`], or
+    /// [`ConfigError::InvalidKey`] if the random number generator fails.
+    pub fn generate_ed25519(kid: impl Into<String>) -> Result<Self, ConfigError> {
+        let mut seed = [0u8; ED25519_KEY_LEN];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut seed)
+            .map_err(|_| ConfigError::InvalidKey)?;
+        let key = Self::ed25519(kid, &seed);
+        seed.zeroize();
+        key
     }
 
     fn new(kid: String, material: KeyMaterial) -> Result<Self, ConfigError> {
         let alg = match material {
             KeyMaterial::Hs256(_) => Algorithm::Hs256,
+            KeyMaterial::Ed25519(_) => Algorithm::EdDsa,
         };
         let header = serde_json::to_vec(&HeaderOut {
             alg: alg.as_str(),
@@ -124,6 +177,19 @@ impl SigningKey {
     pub fn algorithm(&self) -> Algorithm {
         match self.material {
             KeyMaterial::Hs256(_) => Algorithm::Hs256,
+            KeyMaterial::Ed25519(_) => Algorithm::EdDsa,
+        }
+    }
+
+    /// The public half of an EdDSA key, to hand to services that only
+    /// verify; `None` for an HS256 key, which has no public half.
+    pub fn verifying_key(&self) -> Option<VerifyingKey> {
+        match &self.material {
+            KeyMaterial::Hs256(_) => None,
+            KeyMaterial::Ed25519(key) => Some(VerifyingKey {
+                kid: self.kid.clone(),
+                key: key.verifying_key(),
+            }),
         }
     }
 
@@ -132,16 +198,10 @@ impl SigningKey {
         &self.encoded_header
     }
 
-    /// The exact length of a signature made with this key, in bytes.
-    pub(crate) fn signature_len(&self) -> usize {
-        match self.material {
-            KeyMaterial::Hs256(_) => 32,
-        }
-    }
-
     /// Signs everything in `token` so far (the JWS signing input) and appends
     /// `.` and the base64url signature.
     pub(crate) fn append_signature(&self, token: &mut String) {
+        token.reserve(ED25519_SIGNATURE_LEN.div_ceil(3) * 4 + 1);
         match &self.material {
             KeyMaterial::Hs256(mac) => {
                 let mut mac = mac.clone();
@@ -150,27 +210,47 @@ impl SigningKey {
                 token.push('.');
                 URL_SAFE_NO_PAD.encode_string(tag, token);
             }
+            KeyMaterial::Ed25519(key) => {
+                let signature = key.sign(token.as_bytes()).to_bytes();
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature, token);
+            }
         }
     }
 
-    /// Whether `signature` is this key's signature over `message`, compared
-    /// in constant time.
+    /// Whether `signature` is this key's signature over `message` (MACs
+    /// compared in constant time, Ed25519 checked strictly).
     pub(crate) fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
-        if signature.len() != self.signature_len() {
-            return false;
-        }
         match &self.material {
             KeyMaterial::Hs256(mac) => {
+                if signature.len() != 32 {
+                    return false;
+                }
                 let mut mac = mac.clone();
                 mac.update(message);
                 mac.verify_slice(signature).is_ok()
+            }
+            KeyMaterial::Ed25519(key) => {
+                let public: &ed25519_dalek::VerifyingKey = (**key).as_ref();
+                verify_ed25519(public, message, signature)
             }
         }
     }
 }
 
+/// Strict Ed25519 verification: `verify_strict` also rejects small-order
+/// public keys and `R` points, so a signature cannot be mauled into a second
+/// valid one (RFC 8032 §5.1.7 with the checks of "Taming the many EdDSAs").
+fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(bytes) = <&[u8; ED25519_SIGNATURE_LEN]>::try_from(signature) else {
+        return false;
+    };
+    let signature = ed25519_dalek::Signature::from_bytes(bytes);
+    key.verify_strict(message, &signature).is_ok()
+}
+
 /// Key ids go into a JSON header and into logs: keep them short and printable.
-fn check_kid(kid: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_kid(kid: &str) -> Result<(), ConfigError> {
     let printable = kid.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if kid.is_empty() || kid.len() > MAX_KID_LEN || !printable {
         return Err(ConfigError::InvalidKeyId);
@@ -187,46 +267,183 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// The active signing key and the retired keys that still verify.
+/// A public key that verifies access tokens and can never sign: what a
+/// service that only checks tokens holds, usually loaded from a
+/// [`Jwks`](crate::Jwks).
+#[derive(Clone, Eq, PartialEq)]
+pub struct VerifyingKey {
+    kid: String,
+    /// The decompressed point, precomputed once.
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl VerifyingKey {
+    /// An EdDSA (Ed25519) public key from its 32-byte encoding (the `x`
+    /// member of an RFC 8037 JWK).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidKey`] unless `public` is 32 bytes encoding a
+    /// curve point of large order (small-order keys would accept forged
+    /// signatures); [`ConfigError::InvalidKeyId`] as for [`SigningKey::hs256`].
+    pub fn ed25519(kid: impl Into<String>, public: &[u8]) -> Result<Self, ConfigError> {
+        let bytes: &[u8; ED25519_KEY_LEN] =
+            public.try_into().map_err(|_| ConfigError::InvalidKey)?;
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| ConfigError::InvalidKey)?;
+        if key.is_weak() {
+            return Err(ConfigError::InvalidKey);
+        }
+        let kid = kid.into();
+        check_kid(&kid)?;
+        Ok(Self { kid, key })
+    }
+
+    /// The key id, matched exactly against the `kid` header.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The one algorithm this key verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        Algorithm::EdDsa
+    }
+
+    /// The 32-byte public key.
+    pub fn to_bytes(&self) -> [u8; ED25519_KEY_LEN] {
+        self.key.to_bytes()
+    }
+
+    fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
+        verify_ed25519(&self.key, message, signature)
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.algorithm())
+            .field("x", &URL_SAFE_NO_PAD.encode(self.key.as_bytes()))
+            .finish()
+    }
+}
+
+/// A key in a [`KeySet`]: one that can also sign, or a public key only.
+#[derive(Clone, Debug)]
+pub(crate) enum Key {
+    Signing(SigningKey),
+    Verifying(VerifyingKey),
+}
+
+impl Key {
+    pub(crate) fn kid(&self) -> &str {
+        match self {
+            Self::Signing(key) => key.kid(),
+            Self::Verifying(key) => key.kid(),
+        }
+    }
+
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Signing(key) => key.algorithm(),
+            Self::Verifying(key) => key.algorithm(),
+        }
+    }
+
+    /// Whether `signature` over `message` verifies with this key.
+    pub(crate) fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Signing(key) => key.verify_signature(message, signature),
+            Self::Verifying(key) => key.verify_signature(message, signature),
+        }
+    }
+
+    /// The public half, if there is one.
+    fn public(&self) -> Option<VerifyingKey> {
+        match self {
+            Self::Signing(key) => key.verifying_key(),
+            Self::Verifying(key) => Some(key.clone()),
+        }
+    }
+}
+
+/// The keys that verify access tokens, each until an optional deadline.
 #[derive(Clone, Debug)]
 pub(crate) struct KeySet {
-    active: SigningKey,
-    retired: Vec<(SigningKey, OffsetDateTime)>,
+    keys: Vec<(Key, Option<OffsetDateTime>)>,
 }
 
 impl KeySet {
-    /// `retired`: keys that verify (never sign) until the given instant.
+    /// The keys of an issuer: the active signing key, keys published ahead
+    /// of signing (`upcoming`, verify with no deadline) and `retired` keys
+    /// that verify (never sign) until the given instant.
+    pub(crate) fn for_issuer(
+        active: SigningKey,
+        upcoming: Vec<SigningKey>,
+        retired: Vec<(SigningKey, OffsetDateTime)>,
+    ) -> Result<Self, ConfigError> {
+        let keys = std::iter::once((Key::Signing(active), None))
+            .chain(upcoming.into_iter().map(|k| (Key::Signing(k), None)))
+            .chain(
+                retired
+                    .into_iter()
+                    .map(|(k, at)| (Key::Signing(k), Some(at))),
+            )
+            .collect();
+        Self::from_keys(keys)
+    }
+
+    /// The active key and `retired` keys verifying until the given instant.
+    #[cfg(test)]
     pub(crate) fn new(
         active: SigningKey,
         retired: Vec<(SigningKey, OffsetDateTime)>,
     ) -> Result<Self, ConfigError> {
-        let kids: Vec<&str> = std::iter::once(active.kid())
-            .chain(retired.iter().map(|(key, _)| key.kid()))
-            .collect();
-        for (i, kid) in kids.iter().enumerate() {
-            if kids.iter().skip(i + 1).any(|other| other == kid) {
+        Self::for_issuer(active, Vec::new(), retired)
+    }
+
+    /// Public keys only: a key set that can verify and never sign.
+    pub(crate) fn verify_only(keys: Vec<VerifyingKey>) -> Result<Self, ConfigError> {
+        Self::from_keys(
+            keys.into_iter()
+                .map(|k| (Key::Verifying(k), None))
+                .collect(),
+        )
+    }
+
+    fn from_keys(keys: Vec<(Key, Option<OffsetDateTime>)>) -> Result<Self, ConfigError> {
+        for (i, (key, _)) in keys.iter().enumerate() {
+            if keys
+                .iter()
+                .skip(i + 1)
+                .any(|(other, _)| other.kid() == key.kid())
+            {
                 return Err(ConfigError::DuplicateKeyId);
             }
         }
-        Ok(Self { active, retired })
-    }
-
-    /// The key that signs new tokens.
-    pub(crate) fn active(&self) -> &SigningKey {
-        &self.active
+        Ok(Self { keys })
     }
 
     /// The key with exactly this kid that may verify at `now`.
-    pub(crate) fn find(&self, kid: &str, now: OffsetDateTime) -> Option<&SigningKey> {
+    pub(crate) fn find(&self, kid: &str, now: OffsetDateTime) -> Option<&Key> {
         // Byte equality, no normalisation: "Key1" and "key1 " are other keys.
         // Key ids are public, so a variable-time comparison leaks nothing.
-        if self.active.kid().as_bytes() == kid.as_bytes() {
-            return Some(&self.active);
-        }
-        self.retired
+        self.keys
             .iter()
-            .find(|(key, until)| key.kid().as_bytes() == kid.as_bytes() && now < *until)
+            .find(|(key, until)| {
+                key.kid().as_bytes() == kid.as_bytes() && until.is_none_or(|until| now < until)
+            })
             .map(|(key, _)| key)
+    }
+
+    /// The public keys that verify at `now`, in key-set order (HS256 keys
+    /// have none and are left out).
+    pub(crate) fn public_keys(&self, now: OffsetDateTime) -> Vec<VerifyingKey> {
+        self.keys
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|until| now < until))
+            .filter_map(|(key, _)| key.public())
+            .collect()
     }
 }
 
@@ -362,7 +579,6 @@ mod tests {
     fn sec_34_retired_key_verifies_until_its_deadline_then_stops() {
         let until = now() + Duration::seconds(930);
         let set = KeySet::new(key("new"), vec![(key("old"), until)]).unwrap();
-        assert_eq!(set.active().kid(), "new");
         assert!(set.find("old", now()).is_some());
         assert!(set.find("old", until - Duration::seconds(1)).is_some());
         assert!(set.find("old", until).is_none());
@@ -385,6 +601,159 @@ mod tests {
                 assert!(!text.contains(secret), "{text}");
             }
             assert!(!text.contains("0123456789"), "{text}");
+        }
+    }
+
+    /// RFC 8032 §7.1, TEST 2: one-byte message 0x72.
+    const RFC_8032_SEED: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
+    const RFC_8032_PUBLIC: &str =
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    const RFC_8032_SIGNATURE: &str = "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn ed25519_matches_rfc_8032_test_2() {
+        let k = SigningKey::ed25519("rfc8032", &hex(RFC_8032_SEED)).unwrap();
+        assert_eq!(k.algorithm(), Algorithm::EdDsa);
+        let public = k.verifying_key().unwrap();
+        assert_eq!(public.to_bytes().to_vec(), hex(RFC_8032_PUBLIC));
+        let mut token = String::from("r");
+        k.append_signature(&mut token);
+        let signature = URL_SAFE_NO_PAD.decode(&token[2..]).unwrap();
+        assert_eq!(signature, hex(RFC_8032_SIGNATURE));
+        for key in [Key::Signing(k.clone()), Key::Verifying(public)] {
+            assert!(key.verify_signature(b"r", &signature));
+            assert!(!key.verify_signature(b"s", &signature));
+            assert!(!key.verify_signature(b"r", &signature[..63]));
+            assert!(!key.verify_signature(b"r", &[]));
+            let mut flipped = signature.clone();
+            flipped[10] ^= 1;
+            assert!(!key.verify_signature(b"r", &flipped));
+        }
+    }
+
+    #[test]
+    fn ed25519_strict_verification_rejects_non_canonical_s() {
+        // S + L (the group order) verifies with lax checks but is not the
+        // canonical encoding: a second valid-looking signature for the same
+        // message would be a malleability hole.
+        let k = SigningKey::ed25519("k", &hex(RFC_8032_SEED)).unwrap();
+        let mut signature = hex(RFC_8032_SIGNATURE);
+        let order = hex("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(signature[32 + i]) + u16::from(order[i]) + carry;
+            signature[32 + i] = (sum & 0xff) as u8;
+            carry = sum >> 8;
+        }
+        assert!(!k.verify_signature(b"r", &signature));
+    }
+
+    #[test]
+    fn ed25519_seed_must_be_32_bytes() {
+        for len in [0, 31, 33, 64] {
+            assert!(matches!(
+                SigningKey::ed25519("k", &vec![1u8; len]),
+                Err(ConfigError::KeyTooShort { min: 32, actual }) if actual == len
+            ));
+        }
+        assert!(matches!(
+            SigningKey::ed25519("", &[1u8; 32]),
+            Err(ConfigError::InvalidKeyId)
+        ));
+        assert!(matches!(
+            VerifyingKey::ed25519("k", &[1u8; 31]),
+            Err(ConfigError::InvalidKey)
+        ));
+    }
+
+    #[test]
+    fn ed25519_header_names_eddsa() {
+        let k = SigningKey::generate_ed25519("ed-1").unwrap();
+        let json = URL_SAFE_NO_PAD.decode(k.encoded_header()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&json).unwrap(),
+            r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ed-1"}"#
+        );
+        let other = SigningKey::generate_ed25519("ed-1").unwrap();
+        assert_ne!(k.verifying_key(), other.verifying_key());
+    }
+
+    #[test]
+    fn sec_26_a_key_verifies_only_its_own_algorithm() {
+        // The HS256 key's secret is the Ed25519 public key: the classic
+        // confusion attack. Neither key accepts the other's signature.
+        let ed = SigningKey::ed25519("k", &hex(RFC_8032_SEED)).unwrap();
+        let public = ed.verifying_key().unwrap();
+        let hs = SigningKey::hs256("k", &public.to_bytes()).unwrap();
+        let (mut by_hs, mut by_ed) = (String::from("m"), String::from("m"));
+        hs.append_signature(&mut by_hs);
+        ed.append_signature(&mut by_ed);
+        let hs_sig = URL_SAFE_NO_PAD.decode(&by_hs[2..]).unwrap();
+        let ed_sig = URL_SAFE_NO_PAD.decode(&by_ed[2..]).unwrap();
+        assert!(!Key::Verifying(public.clone()).verify_signature(b"m", &hs_sig));
+        assert!(!Key::Signing(ed).verify_signature(b"m", &hs_sig));
+        assert!(!Key::Signing(hs).verify_signature(b"m", &ed_sig));
+        assert!(Key::Verifying(public).verify_signature(b"m", &ed_sig));
+    }
+
+    #[test]
+    fn upcoming_keys_verify_and_are_published_hs256_never() {
+        let until = now() + Duration::seconds(930);
+        let set = KeySet::for_issuer(
+            SigningKey::generate_ed25519("active").unwrap(),
+            vec![
+                SigningKey::generate_ed25519("next").unwrap(),
+                key("hmac-next"),
+            ],
+            vec![(SigningKey::generate_ed25519("old").unwrap(), until)],
+        )
+        .unwrap();
+        assert!(set.find("next", now() + Duration::days(365)).is_some());
+        let kids = |at| -> Vec<String> {
+            set.public_keys(at)
+                .iter()
+                .map(|k| k.kid().to_owned())
+                .collect()
+        };
+        assert_eq!(kids(now()), ["active", "next", "old"]);
+        assert_eq!(kids(until), ["active", "next"]);
+        assert!(matches!(
+            KeySet::verify_only(vec![
+                SigningKey::generate_ed25519("a")
+                    .unwrap()
+                    .verifying_key()
+                    .unwrap(),
+                SigningKey::generate_ed25519("a")
+                    .unwrap()
+                    .verifying_key()
+                    .unwrap(),
+            ]),
+            Err(ConfigError::DuplicateKeyId)
+        ));
+    }
+
+    #[test]
+    fn sec_05_ed25519_debug_shows_no_seed() {
+        let seed = hex(RFC_8032_SEED);
+        let k = SigningKey::ed25519("ed-kid", &seed).unwrap();
+        let set = KeySet::for_issuer(k.clone(), vec![], vec![]).unwrap();
+        let b64 = URL_SAFE_NO_PAD.encode(&seed);
+        let std_b64 = base64::engine::general_purpose::STANDARD.encode(&seed);
+        for text in [format!("{k:?}"), format!("{k:#?}"), format!("{set:?}")] {
+            assert!(text.contains("ed-kid"), "{text}");
+            for secret in [RFC_8032_SEED, &b64, &std_b64, &format!("{seed:?}")] {
+                assert!(!text.contains(secret), "{text}");
+            }
+            // Not even a prefix of the seed, in any of its spellings.
+            assert!(!text.contains(&RFC_8032_SEED[..12]), "{text}");
+            assert!(!text.contains(&b64[..12]), "{text}");
         }
     }
 }

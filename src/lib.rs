@@ -52,6 +52,18 @@
 //!   (feature `memory-store`, on by default); the `testing` feature exports
 //!   the conformance suite for your own store.
 //!
+//! # Services that only verify
+//!
+//! Sign with an EdDSA key ([`SigningKey::generate_ed25519`]) and other
+//! services need no secret: publish [`SessionManager::jwks`] at
+//! `/.well-known/jwks.json` and give them a [`Verifier`], which runs the same
+//! checks as [`SessionManager::verify`] with public keys only. To rotate,
+//! announce the next key with
+//! [`upcoming_signing_key`](SessionManagerBuilder::upcoming_signing_key)
+//! first, then make it the signing key and retire the old one: nobody is
+//! logged out. A [`Verifier`] with a [`JwksSource`] also picks up keys it
+//! has not seen yet, fetching at most once a minute.
+//!
 //! # Custom claims
 //!
 //! Custom access claims are a JSON object (`serde_json::Value`), not a type
@@ -72,6 +84,7 @@ mod clock;
 pub mod config;
 mod error;
 mod events;
+mod jwks;
 mod keys;
 mod manager;
 #[cfg(feature = "memory-store")]
@@ -82,6 +95,7 @@ mod rotation;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod verifier;
 
 pub use crate::access_token::{AccessToken, RESERVED_CLAIMS, Verified};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -90,7 +104,8 @@ pub use crate::error::{
     ConfigError, RandomError, RefreshError, Rejection, SessionError, StoreError, VerifyError,
 };
 pub use crate::events::{EventHook, RevokeReason, SessionEvent};
-pub use crate::keys::{Algorithm, SigningKey};
+pub use crate::jwks::{Jwks, JwksError, MAX_JWKS_KEYS};
+pub use crate::keys::{Algorithm, SigningKey, VerifyingKey};
 pub use crate::manager::{SessionInfo, SessionManager, SessionManagerBuilder, SessionTokens};
 #[cfg(feature = "memory-store")]
 pub use crate::memory_store::MemoryStore;
@@ -98,3 +113,4 @@ pub use crate::refresh_token::{RefreshKey, RefreshToken};
 pub use crate::store::{
     ParseHandleError, RotationNonce, SessionHandle, SessionRecord, SessionStore, TokenHash,
 };
+pub use crate::verifier::{DEFAULT_MIN_REFRESH_INTERVAL, JwksSource, Verifier, VerifierBuilder};

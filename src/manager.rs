@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock, whole_seconds};
 use crate::config::{Config, TheftPolicy};
 use crate::error::{ConfigError, RefreshError, Rejection, SessionError, StoreError, VerifyError};
 use crate::events::{EventHook, RevokeReason, SessionEvent};
+use crate::jwks::{Jwks, MAX_JWKS_KEYS};
 use crate::keys::{KeySet, SigningKey};
 use crate::random;
 use crate::refresh_token::{Presented, RefreshKey, RefreshKeys, RefreshSecret, RefreshToken};
@@ -52,6 +53,7 @@ pub struct SessionManager<S> {
 
 struct Inner<S> {
     store: S,
+    signing_key: SigningKey,
     keys: KeySet,
     refresh_keys: RefreshKeys,
     config: Config,
@@ -148,6 +150,7 @@ impl<S: SessionStore> SessionManager<S> {
         SessionManagerBuilder {
             store,
             signing_key: None,
+            upcoming_signing_keys: Vec::new(),
             retired_signing_keys: Vec::new(),
             refresh_key: None,
             retired_refresh_keys: Vec::new(),
@@ -269,7 +272,7 @@ impl<S: SessionStore> SessionManager<S> {
             custom: &record.access_claims,
         };
         SessionTokens {
-            access_token: access_token::sign(inner.keys.active(), &claims),
+            access_token: access_token::sign(&inner.signing_key, &claims),
             refresh_token: inner
                 .refresh_keys
                 .seal(&record.handle, record.generation, secret),
@@ -279,6 +282,28 @@ impl<S: SessionStore> SessionManager<S> {
             refresh_expires_at: record.refresh_expires_at,
             session_expires_at: record.absolute_expires_at,
         }
+    }
+
+    /// The public keys that verify this manager's tokens now, as a JWKS:
+    /// the signing key, the upcoming keys and the retired keys still inside
+    /// their verification window. Serve [`Jwks::to_json`] at
+    /// `/.well-known/jwks.json` for services that verify with a
+    /// [`Verifier`](crate::Verifier).
+    ///
+    /// Only EdDSA keys have a public half: HS256 secrets are never exported,
+    /// so a manager that signs with HS256 publishes an empty set.
+    pub fn jwks(&self) -> Jwks {
+        let keys = self.inner.keys.public_keys(self.now());
+        // The key set has unique kids and fewer keys than the JWKS limit in
+        // any sane configuration; past the limit, the first keys (active,
+        // then upcoming, then retired) are published.
+        let len = keys.len().min(MAX_JWKS_KEYS);
+        Jwks::new(keys.into_iter().take(len).collect()).unwrap_or_default()
+    }
+
+    /// [`jwks`](Self::jwks) as a JSON document.
+    pub fn jwks_json(&self) -> String {
+        self.jwks().to_json()
     }
 
     /// Verifies an access token without touching the store.
@@ -775,6 +800,7 @@ fn claims_object(value: Value) -> Result<Map<String, Value>, SessionError> {
 pub struct SessionManagerBuilder<S> {
     store: S,
     signing_key: Option<SigningKey>,
+    upcoming_signing_keys: Vec<SigningKey>,
     retired_signing_keys: Vec<(SigningKey, OffsetDateTime)>,
     refresh_key: Option<RefreshKey>,
     retired_refresh_keys: Vec<RefreshKey>,
@@ -795,6 +821,16 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
     /// The key that signs access tokens (required).
     pub fn signing_key(mut self, key: SigningKey) -> Self {
         self.signing_key = Some(key);
+        self
+    }
+
+    /// A key published ahead of its use: it appears in [`SessionManager::jwks`]
+    /// and verifies tokens, but signs nothing. Announce the next key this way
+    /// one cache lifetime before it becomes the signing key, so that every
+    /// service that caches the JWKS knows it before the first token it signs
+    /// arrives.
+    pub fn upcoming_signing_key(mut self, key: SigningKey) -> Self {
+        self.upcoming_signing_keys.push(key);
         self
     }
 
@@ -915,7 +951,7 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
             .into_iter()
             .map(|(k, at)| (k, at.saturating_add(verify_window)))
             .collect();
-        let keys = KeySet::new(signing_key, retired)?;
+        let keys = KeySet::for_issuer(signing_key.clone(), self.upcoming_signing_keys, retired)?;
         let refresh_keys = RefreshKeys::new(refresh_key, self.retired_refresh_keys)?;
         let validation = Validation {
             leeway: config.leeway.whole_seconds(),
@@ -926,6 +962,7 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
         Ok(SessionManager {
             inner: Arc::new(Inner {
                 store: self.store,
+                signing_key,
                 keys,
                 refresh_keys,
                 config,

@@ -1,0 +1,293 @@
+//! Verification for services that do not issue tokens: public keys from a
+//! JWKS, no store, no secret.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use time::{Duration, OffsetDateTime};
+
+use crate::access_token::{self, Expiry, Validation, Verified};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::{ConfigError, Rejection, VerifyError};
+use crate::jwks::Jwks;
+use crate::keys::KeySet;
+
+/// The default shortest time between two JWKS fetches: 60 seconds.
+pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::seconds(60);
+
+/// Where a [`Verifier`] fetches the issuer's current JWKS document, for
+/// example with your HTTP client from `https://auth.example/.well-known/jwks.json`.
+///
+/// sessionkit depends on no HTTP client: bring your own.
+#[async_trait::async_trait]
+pub trait JwksSource: Send + Sync + 'static {
+    /// The current JWKS document.
+    ///
+    /// # Errors
+    /// Whatever went wrong fetching it; the verifier keeps its keys.
+    async fn fetch(&self) -> Result<String, Box<dyn StdError + Send + Sync>>;
+}
+
+/// Verifies access tokens with public keys only: for services that accept
+/// tokens an auth service issued and hold neither its store nor any secret.
+///
+/// It runs the same checks as [`SessionManager::verify`](crate::SessionManager::verify),
+/// without I/O. Cloning is cheap (one `Arc`).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use sessionkit::{Jwks, Verifier};
+///
+/// # let jwks_json = r#"{"keys":[]}"#;
+/// let verifier = Verifier::builder()
+///     .jwks(Jwks::from_json(jwks_json)?) // as published by the auth service
+///     .issuer("https://auth.example")
+///     .build()?;
+/// assert!(verifier.verify("not.a.token").is_err());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: RwLock<Arc<KeySet>>,
+    validation: Validation,
+    clock: Box<dyn Clock>,
+    source: Option<Box<dyn JwksSource>>,
+    min_refresh_interval: Duration,
+    /// When the last fetch started, successful or not.
+    last_fetch: Mutex<Option<OffsetDateTime>>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("keys", &self.key_set())
+            .field("validation", &self.inner.validation)
+            .field("refreshes", &self.inner.source.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Starts building a verifier.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder {
+            jwks: None,
+            config: Config::default(),
+            clock: Box::new(SystemClock),
+            source: None,
+            min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+        }
+    }
+
+    /// Verifies an access token with the keys loaded so far.
+    ///
+    /// # Errors
+    /// [`VerifyError::TryRefresh`] when the token is genuine and valid but
+    /// expired; [`VerifyError::Unauthorized`] for anything else, with
+    /// [`Rejection::UnknownKey`] for a kid not in the key set (HS256 tokens
+    /// included: a verifier holds no HMAC secret).
+    pub fn verify(&self, access_token: &str) -> Result<Verified, VerifyError> {
+        let keys = self.key_set();
+        access_token::verify(
+            &keys,
+            access_token,
+            self.inner.clock.now(),
+            &self.inner.validation,
+            Expiry::Enforce,
+        )
+    }
+
+    /// As [`verify`](Self::verify), but a token signed with an unknown key
+    /// makes the verifier fetch the JWKS again from its [`JwksSource`] and
+    /// retry once: this is how a key the issuer started using after the
+    /// verifier loaded its keys becomes known.
+    ///
+    /// # Security
+    /// Anyone can send tokens with made-up kids. Fetches are rate limited:
+    /// at most one per minimum refresh interval (60 s by default), however
+    /// many tokens arrive; the others are rejected with the keys at hand.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify); [`VerifyError::KeySource`] if the fetch
+    /// failed or returned an unusable JWKS (the old keys stay in place).
+    pub async fn verify_or_refresh(&self, access_token: &str) -> Result<Verified, VerifyError> {
+        match self.verify(access_token) {
+            Err(VerifyError::Unauthorized(Rejection::UnknownKey)) => {}
+            other => return other,
+        }
+        let Some(source) = &self.inner.source else {
+            return Err(VerifyError::Unauthorized(Rejection::UnknownKey));
+        };
+        if !self.claim_fetch_slot() {
+            return Err(VerifyError::Unauthorized(Rejection::UnknownKey));
+        }
+        let json = source.fetch().await.map_err(VerifyError::KeySource)?;
+        let jwks = Jwks::from_json(&json).map_err(|err| VerifyError::KeySource(Box::new(err)))?;
+        let keys = KeySet::verify_only(jwks.into_keys())
+            .map_err(|err| VerifyError::KeySource(Box::new(err)))?;
+        self.replace_keys(keys);
+        self.verify(access_token)
+    }
+
+    /// Replaces the key set with the keys of `jwks`, for applications that
+    /// fetch the JWKS on their own schedule.
+    ///
+    /// # Errors
+    /// [`ConfigError::DuplicateKeyId`] (which a parsed [`Jwks`] never has).
+    pub fn set_jwks(&self, jwks: Jwks) -> Result<(), ConfigError> {
+        self.replace_keys(KeySet::verify_only(jwks.into_keys())?);
+        Ok(())
+    }
+
+    /// Takes the right to fetch if the last fetch started at least the
+    /// minimum interval ago.
+    fn claim_fetch_slot(&self) -> bool {
+        let now = self.inner.clock.now();
+        let mut last = self
+            .inner
+            .last_fetch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let due = last.is_none_or(|at| now >= at.saturating_add(self.inner.min_refresh_interval));
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+
+    fn key_set(&self) -> Arc<KeySet> {
+        // A poisoned lock still holds a whole key set: the swap below is a
+        // single assignment.
+        Arc::clone(
+            &self
+                .inner
+                .keys
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    fn replace_keys(&self, keys: KeySet) {
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+    }
+}
+
+/// Configures a [`Verifier`].
+pub struct VerifierBuilder {
+    jwks: Option<Jwks>,
+    config: Config,
+    clock: Box<dyn Clock>,
+    source: Option<Box<dyn JwksSource>>,
+    min_refresh_interval: Duration,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("jwks", &self.jwks)
+            .field("min_refresh_interval", &self.min_refresh_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// The keys to verify with (required unless a [`source`](Self::source)
+    /// is set, from which they are then fetched on first use).
+    pub fn jwks(mut self, jwks: Jwks) -> Self {
+        self.jwks = Some(jwks);
+        self
+    }
+
+    /// The `iss` claim to require, as the issuer sets it.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The `aud` claim to require, as the issuer sets it.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.config.audience = Some(audience.into());
+        self
+    }
+
+    /// Clock-skew leeway for JWT time claims, default
+    /// [30 seconds](crate::config::DEFAULT_LEEWAY), at most 300 seconds.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.config.leeway = leeway;
+        self
+    }
+
+    /// Longest token accepted, default [4096 bytes](crate::config::DEFAULT_MAX_TOKEN_LEN).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.config.max_token_len = bytes;
+        self
+    }
+
+    /// The clock, default the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// Where [`Verifier::verify_or_refresh`] fetches the JWKS again when a
+    /// token names an unknown key.
+    pub fn source(mut self, source: impl JwksSource) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The shortest time between two fetches, default
+    /// [60 seconds](DEFAULT_MIN_REFRESH_INTERVAL).
+    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// Validates the settings and builds the verifier.
+    ///
+    /// # Errors
+    /// [`ConfigError::MissingKey`] with neither keys nor a source;
+    /// [`ConfigError::DuplicateKeyId`]; [`ConfigError::InvalidSetting`] for
+    /// a leeway that is not 0 to 300 whole seconds or a negative refresh
+    /// interval.
+    pub fn build(self) -> Result<Verifier, ConfigError> {
+        self.config.validate()?;
+        if self.min_refresh_interval < Duration::ZERO {
+            return Err(ConfigError::InvalidSetting {
+                name: "min_refresh_interval",
+                reason: "must not be negative",
+            });
+        }
+        if self.jwks.is_none() && self.source.is_none() {
+            return Err(ConfigError::MissingKey("jwks or jwks source"));
+        }
+        let keys = KeySet::verify_only(self.jwks.map(Jwks::into_keys).unwrap_or_default())?;
+        let validation = Validation {
+            leeway: self.config.leeway.whole_seconds(),
+            issuer: self.config.issuer,
+            audience: self.config.audience,
+            max_len: self.config.max_token_len,
+        };
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                keys: RwLock::new(Arc::new(keys)),
+                validation,
+                clock: self.clock,
+                source: self.source,
+                min_refresh_interval: self.min_refresh_interval,
+                last_fetch: Mutex::new(None),
+            }),
+        })
+    }
+}
