@@ -28,8 +28,7 @@ const PER_USER: usize = 10;
 
 fn live(region: &Region<'_, System>) -> isize {
     let change = region.change();
-    change.bytes_allocated as isize - change.bytes_deallocated as isize
-        + change.bytes_reallocated
+    change.bytes_allocated as isize - change.bytes_deallocated as isize + change.bytes_reallocated
 }
 
 fn sessionkit(rt: &tokio::runtime::Runtime, n: usize) -> f64 {
@@ -64,7 +63,10 @@ fn tower_sessions(rt: &tokio::runtime::Runtime, n: usize) -> f64 {
     rt.block_on(async {
         for i in 0..n {
             let mut data = HashMap::new();
-            data.insert("user_id".to_owned(), json!(format!("user-{}", i / PER_USER)));
+            data.insert(
+                "user_id".to_owned(),
+                json!(format!("user-{}", i / PER_USER)),
+            );
             data.insert("created_at".to_owned(), json!(now.unix_timestamp()));
             data.insert("auth_time".to_owned(), json!(now.unix_timestamp()));
             let mut record = Record {
@@ -90,7 +92,10 @@ fn main() {
         .build()
         .expect("runtime");
     println!("memory per session (live heap bytes / sessions, no custom claims or data)");
-    println!("{:>10}  {:>12}  {:>16}", "sessions", "sessionkit", "tower-sessions");
+    println!(
+        "{:>10}  {:>12}  {:>16}",
+        "sessions", "sessionkit", "tower-sessions"
+    );
     for n in [1_000, 100_000, 1_000_000] {
         let ours = sessionkit(&rt, n);
         let theirs = tower_sessions(&rt, n);
