@@ -60,8 +60,8 @@ fn populate(rt: &tokio::runtime::Runtime, n: usize) -> Populated {
                 .create(&format!("user-{}", i / PER_USER), Value::Null, Value::Null)
                 .await
                 .expect("create");
-            if i % stride == 0 {
-                if (i / stride) % 2 == 0 {
+            if i.is_multiple_of(stride) {
+                if (i / stride).is_multiple_of(2) {
                     if refresh.len() < sample {
                         refresh.push(tokens.refresh_token);
                     }
