@@ -1,19 +1,35 @@
-//! Core costs on the memory store: access-token verification beside the raw
-//! HMAC floor, and create / refresh / grace refresh.
+//! Core costs, each beside its peer or floor in the same group and run:
 //!
-//! `cargo bench --bench core`
+//! - `verify_hs256`: `SessionManager::verify` against `jsonwebtoken` 11
+//!   `decode` of the same token and two raw HMAC-SHA256 floors over the same
+//!   signing input (keyed on every call, as a naive caller does, and cloned
+//!   from a precomputed keyed state, the stricter floor);
+//! - `sign_hs256`: signing the same claims with sessionkit and with
+//!   `jsonwebtoken::encode`;
+//! - `memory_store`: create, refresh, refresh inside the grace window,
+//!   revoke, `sessions_for_user` and `verify_strict`, beside the
+//!   `tower-sessions` memory store (create, load + save, delete of an
+//!   equivalent record).
+//!
+//! `cargo bench -p sessionkit --bench core`
 #![allow(clippy::expect_used, reason = "a benchmark stops on the first failure")]
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 use sessionkit::{ManualClock, MemoryStore, RefreshKey, SessionManager, SigningKey};
 use sha2::Sha256;
+use time::OffsetDateTime;
+use tower_sessions_core::SessionStore as _;
+use tower_sessions_core::session::{Id, Record};
 
 const KEY: [u8; 32] = [0x42; 32];
 
@@ -32,6 +48,27 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The claims of a sessionkit access token, typed, as a `jsonwebtoken` user
+/// would declare them.
+#[derive(Deserialize, Serialize)]
+struct JwtClaims {
+    sub: String,
+    sid: String,
+    #[serde(rename = "gen")]
+    generation: u64,
+    iat: i64,
+    exp: i64,
+    auth_time: i64,
+    role: String,
+}
+
+fn jwt_header() -> jsonwebtoken::Header {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some("bench".into());
+    header
+}
+
 fn verify(c: &mut Criterion) {
     let rt = runtime();
     let m = manager();
@@ -41,11 +78,22 @@ fn verify(c: &mut Criterion) {
     let token = s.access_token.expose().to_owned();
     let (signing_input, signature) = token.rsplit_once('.').expect("three segments");
     let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+    let decoding_key = jsonwebtoken::DecodingKey::from_secret(&KEY);
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    jsonwebtoken::decode::<JwtClaims>(&token, &decoding_key, &validation).expect("peer decodes");
+    let keyed = Hmac::<Sha256>::new_from_slice(&KEY).expect("any key length");
+
     let mut group = c.benchmark_group("verify_hs256");
     group.bench_function("sessionkit_verify", |b| {
         b.iter(|| m.verify(black_box(&token)).expect("valid"))
     });
-    // The floor: keying HMAC-SHA256 and checking the same signature.
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<JwtClaims>(black_box(&token), &decoding_key, &validation)
+                .expect("valid")
+        })
+    });
+    // Floor 1: keying HMAC-SHA256 on every call, as a naive caller does.
     group.bench_function("raw_hmac_sha256", |b| {
         b.iter(|| {
             let mut mac = Hmac::<Sha256>::new_from_slice(&KEY).expect("any key length");
@@ -53,7 +101,71 @@ fn verify(c: &mut Criterion) {
             mac.verify_slice(black_box(&signature)).expect("valid")
         })
     });
+    // Floor 2 (the stricter): the keyed state computed once and cloned.
+    group.bench_function("raw_hmac_sha256_precomputed", |b| {
+        b.iter(|| {
+            let mut mac = keyed.clone();
+            mac.update(black_box(signing_input.as_bytes()));
+            mac.verify_slice(black_box(&signature)).expect("valid")
+        })
+    });
     group.finish();
+}
+
+fn sign(c: &mut Criterion) {
+    let key = SigningKey::hs256("bench", &KEY).expect("valid key");
+    let handle = sessionkit::SessionHandle::from_bytes([7; 16]);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut custom = Map::new();
+    custom.insert("role".into(), json!("admin"));
+    let peer_claims = JwtClaims {
+        sub: "user-1234".into(),
+        sid: handle.to_string(),
+        generation: 0,
+        iat: now,
+        exp: now + 600,
+        auth_time: now,
+        role: "admin".into(),
+    };
+    let encoding_key = jsonwebtoken::EncodingKey::from_secret(&KEY);
+    let header = jwt_header();
+
+    let mut group = c.benchmark_group("sign_hs256");
+    group.bench_function("sessionkit_sign", |b| {
+        b.iter(|| {
+            sessionkit::testing::sign_access_token(
+                &key,
+                black_box("user-1234"),
+                &handle,
+                0,
+                now,
+                now + 600,
+                now,
+                &custom,
+            )
+        })
+    });
+    group.bench_function("jsonwebtoken_encode", |b| {
+        b.iter(|| {
+            jsonwebtoken::encode(&header, black_box(&peer_claims), &encoding_key).expect("encode")
+        })
+    });
+    group.finish();
+}
+
+/// A tower-sessions record holding what a sessionkit record holds for a
+/// session without custom claims or data.
+fn tower_record(expiry: OffsetDateTime) -> Record {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut data = HashMap::new();
+    data.insert("user_id".to_owned(), json!("user-1234"));
+    data.insert("created_at".to_owned(), json!(now));
+    data.insert("auth_time".to_owned(), json!(now));
+    Record {
+        id: Id::default(),
+        data,
+        expiry_date: expiry,
+    }
 }
 
 fn sessions(c: &mut Criterion) {
@@ -62,12 +174,12 @@ fn sessions(c: &mut Criterion) {
     let mut group = c.benchmark_group("memory_store");
     group.bench_function("create", |b| {
         b.iter(|| {
-            rt.block_on(m.create("user-1234", json!(null), json!(null)))
+            rt.block_on(m.create("user-1234", Value::Null, Value::Null))
                 .expect("create")
         })
     });
     let s = rt
-        .block_on(m.create("user-1234", json!(null), json!(null)))
+        .block_on(m.create("user-1234", Value::Null, Value::Null))
         .expect("create");
     let mut token = s.refresh_token;
     group.bench_function("refresh", |b| {
@@ -79,7 +191,7 @@ fn sessions(c: &mut Criterion) {
         })
     });
     let s = rt
-        .block_on(m.create("user-5678", json!(null), json!(null)))
+        .block_on(m.create("user-5678", Value::Null, Value::Null))
         .expect("create");
     rt.block_on(m.refresh(s.refresh_token.expose()))
         .expect("refresh");
@@ -89,17 +201,82 @@ fn sessions(c: &mut Criterion) {
                 .expect("grace")
         })
     });
-    group.bench_function("verify_strict", |b| {
-        let s = rt
-            .block_on(m.create("user-9", json!(null), json!(null)))
+    group.bench_function("revoke", |b| {
+        b.iter_batched(
+            || {
+                rt.block_on(m.create("user-revoke", Value::Null, Value::Null))
+                    .expect("create")
+                    .handle
+            },
+            |handle| rt.block_on(m.revoke(&handle)).expect("revoke"),
+            BatchSize::SmallInput,
+        )
+    });
+    for _ in 0..10 {
+        rt.block_on(m.create("user-list", Value::Null, Value::Null))
             .expect("create");
+    }
+    group.bench_function("sessions_for_user_10", |b| {
+        b.iter(|| {
+            let list = rt
+                .block_on(m.sessions_for_user(black_box("user-list")))
+                .expect("list");
+            assert_eq!(list.len(), 10);
+            list
+        })
+    });
+    let s = rt
+        .block_on(m.create("user-9", Value::Null, Value::Null))
+        .expect("create");
+    group.bench_function("verify_strict", |b| {
         b.iter(|| {
             rt.block_on(m.verify_strict(s.access_token.expose()))
                 .expect("valid")
         })
     });
+
+    // The peer: tower-sessions' memory store with an equivalent record.
+    let store = tower_sessions_memory_store::MemoryStore::default();
+    let expiry = OffsetDateTime::now_utc() + time::Duration::days(1);
+    group.bench_function("tower_sessions_create", |b| {
+        b.iter(|| {
+            let mut record = tower_record(expiry);
+            rt.block_on(store.create(&mut record)).expect("create");
+            record.id
+        })
+    });
+    let mut record = tower_record(expiry);
+    rt.block_on(store.create(&mut record)).expect("create");
+    let id = record.id;
+    group.bench_function("tower_sessions_load_save", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut record = store.load(black_box(&id)).await?.expect("present");
+                record.expiry_date = expiry;
+                store.save(&record).await
+            })
+            .expect("load and save")
+        })
+    });
+    group.bench_function("tower_sessions_delete", |b| {
+        b.iter_batched(
+            || {
+                let mut record = tower_record(expiry);
+                rt.block_on(store.create(&mut record)).expect("create");
+                record.id
+            },
+            |id| rt.block_on(store.delete(&id)).expect("delete"),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
-criterion_group!(benches, verify, sessions);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = verify, sign, sessions
+}
 criterion_main!(benches);

@@ -165,7 +165,10 @@ pub(crate) fn sign(key: &SigningKey, claims: &Claims<'_>) -> AccessToken {
     // Serializing strings, integers and a `serde_json::Map` cannot fail. Were it
     // ever to, the empty payload makes a token that fails verification
     // (empty segment) rather than a panic in the issuing path.
-    let payload = serde_json::to_vec(claims).unwrap_or_default();
+    let mut payload = Vec::with_capacity(256 + claims.sub.len());
+    if serde_json::to_writer(&mut payload, claims).is_err() {
+        payload.clear();
+    }
     let header = key.encoded_header();
     let mut token =
         String::with_capacity(header.len() + payload.len().div_ceil(3) * 4 + MAX_SIGNATURE_B64 + 2);
@@ -239,11 +242,58 @@ fn check(
     now: OffsetDateTime,
     validation: &Validation,
 ) -> Result<Checked, Rejection> {
+    check_with(keys, token, now, validation, HeaderPath::Precomputed)
+}
+
+/// How the header is read.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum HeaderPath {
+    /// A header segment equal, byte for byte, to the precomputed header of a
+    /// key that may verify at `now` is known without parsing; anything else
+    /// goes to the strict parser.
+    Precomputed,
+    /// Always the strict parser (tests check that both paths agree).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only tests force the strict path")
+    )]
+    Strict,
+}
+
+fn check_with(
+    keys: &KeySet,
+    token: &str,
+    now: OffsetDateTime,
+    validation: &Validation,
+    path: HeaderPath,
+) -> Result<Checked, Rejection> {
     if token.len() > validation.max_len {
         return Err(Rejection::TooLong);
     }
     let segments = Segments::split(token)?;
-    let header = parse_header(segments.header)?;
+    // A key's own header parses to its `alg`, `typ: at+jwt` and its `kid`,
+    // and `find` by that kid returns that key (kids are unique): the strict
+    // path below would reach the same key with every check passed.
+    let known = match path {
+        HeaderPath::Precomputed => keys.find_by_encoded_header(segments.header, now),
+        HeaderPath::Strict => None,
+    };
+    let key = match known {
+        Some(key) => key,
+        None => key_from_header(keys, segments.header, now)?,
+    };
+    check_signature(key, &segments)?;
+    check_claims(segments.payload, now, validation)
+}
+
+/// The strict header checks: JSON with only `alg`, `typ` and `kid`, `typ:
+/// at+jwt`, a known kid, and that key's algorithm.
+fn key_from_header<'k>(
+    keys: &'k KeySet,
+    segment: &str,
+    now: OffsetDateTime,
+) -> Result<&'k Key, Rejection> {
+    let header = parse_header(segment)?;
     if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
         return Err(Rejection::Type);
     }
@@ -252,8 +302,7 @@ fn check(
     if header.alg.as_deref() != Some(key.algorithm().as_str()) {
         return Err(Rejection::Algorithm);
     }
-    check_signature(key, &segments)?;
-    parse_claims(segments.payload)?.validate(now, validation)
+    Ok(key)
 }
 
 /// The three parts of a compact JWS.
@@ -267,21 +316,32 @@ struct Segments<'t> {
 
 impl<'t> Segments<'t> {
     fn split(token: &'t str) -> Result<Self, Rejection> {
-        // One pass over the bytes, no allocation, before any splitting: a
-        // token made of thousands of dots costs no more than any other
-        // (CVE-2025-30204).
-        if token.bytes().filter(|&b| b == b'.').count() != 2 {
-            return Err(Rejection::Malformed);
-        }
-        let (signing_input, signature) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
-        let (header, payload) = signing_input.split_once('.').ok_or(Rejection::Malformed)?;
-        // Only the compact form, in the unpadded base64url alphabet: the JSON
-        // serialization, padding and whitespace all fail here (CVE-2022-39227).
-        // The payload is decoded only after the signature verified.
-        for segment in [header, payload, signature] {
-            if segment.is_empty() || !segment.bytes().all(is_base64url) {
+        // One pass over the bytes, no allocation: a token made of thousands
+        // of dots costs no more than any other (CVE-2025-30204). Only the
+        // compact form, in the unpadded base64url alphabet: the JSON
+        // serialization, padding and whitespace all fail here
+        // (CVE-2022-39227). The payload is decoded only after the signature
+        // verified.
+        let mut dots = [0usize; 2];
+        let mut found = 0;
+        for (i, &b) in token.as_bytes().iter().enumerate() {
+            if b == b'.' {
+                *dots.get_mut(found).ok_or(Rejection::Malformed)? = i;
+                found += 1;
+            } else if !is_base64url(b) {
                 return Err(Rejection::Malformed);
             }
+        }
+        let [first, second] = dots;
+        if found != 2 {
+            return Err(Rejection::Malformed);
+        }
+        let signing_input = token.get(..second).ok_or(Rejection::Malformed)?;
+        let header = token.get(..first).ok_or(Rejection::Malformed)?;
+        let payload = token.get(first + 1..second).ok_or(Rejection::Malformed)?;
+        let signature = token.get(second + 1..).ok_or(Rejection::Malformed)?;
+        if header.is_empty() || payload.is_empty() || signature.is_empty() {
+            return Err(Rejection::Malformed);
         }
         Ok(Self {
             signing_input,
@@ -313,10 +373,27 @@ fn check_signature(key: &Key, segments: &Segments<'_>) -> Result<(), Rejection> 
     }
 }
 
-fn decode_segment(segment: &str) -> Result<Vec<u8>, Rejection> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| Rejection::Malformed)
+/// Segments up to this many decoded bytes are decoded on the stack.
+const STACK_SEGMENT: usize = 1024;
+
+/// Decodes a segment and hands the bytes to `f`: on the stack when they
+/// fit, on the heap otherwise.
+fn with_decoded<T>(
+    segment: &str,
+    f: impl FnOnce(&[u8]) -> Result<T, Rejection>,
+) -> Result<T, Rejection> {
+    if base64::decoded_len_estimate(segment.len()) <= STACK_SEGMENT {
+        let mut buf = [0u8; STACK_SEGMENT];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(segment, &mut buf)
+            .map_err(|_| Rejection::Malformed)?;
+        f(buf.get(..len).ok_or(Rejection::Malformed)?)
+    } else {
+        let buf = URL_SAFE_NO_PAD
+            .decode(segment)
+            .map_err(|_| Rejection::Malformed)?;
+        f(&buf)
+    }
 }
 
 /// Parses `json` with `seed`. Visitors store a more precise reason than
@@ -446,9 +523,10 @@ struct Header {
 }
 
 fn parse_header(segment: &str) -> Result<Header, Rejection> {
-    let json = decode_segment(segment)?;
-    let reason = Cell::new(None);
-    parse_json(&json, HeaderVisitor { reason: &reason }, &reason)
+    with_decoded(segment, |json| {
+        let reason = Cell::new(None);
+        parse_json(json, HeaderVisitor { reason: &reason }, &reason)
+    })
 }
 
 struct HeaderVisitor<'r> {
@@ -496,21 +574,21 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_> {
 }
 
 /// `aud`: one audience or several (RFC 7519 §4.1.3).
-enum Audience {
-    One(String),
-    Many(Vec<String>),
+enum Audience<'de> {
+    One(Name<'de>),
+    Many(Vec<Name<'de>>),
 }
 
-impl Audience {
+impl Audience<'_> {
     fn contains(&self, expected: &str) -> bool {
         match self {
-            Self::One(aud) => aud == expected,
-            Self::Many(auds) => auds.iter().any(|aud| aud == expected),
+            Self::One(aud) => aud.0 == expected,
+            Self::Many(auds) => auds.iter().any(|aud| aud.0 == expected),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Audience {
+impl<'de> Deserialize<'de> for Audience<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(AudienceVisitor)
     }
@@ -519,49 +597,61 @@ impl<'de> Deserialize<'de> for Audience {
 struct AudienceVisitor;
 
 impl<'de> Visitor<'de> for AudienceVisitor {
-    type Value = Audience;
+    type Value = Audience<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string or an array of strings")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-        Ok(Audience::One(v.to_owned()))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Audience<'de>, E> {
+        Ok(Audience::One(Name(Cow::Borrowed(v))))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Audience, E> {
-        Ok(Audience::One(v))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience<'de>, E> {
+        Ok(Audience::One(Name(Cow::Owned(v.to_owned()))))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Audience<'de>, E> {
+        Ok(Audience::One(Name(Cow::Owned(v))))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience<'de>, A::Error> {
         let mut auds = Vec::new();
-        while let Some(aud) = seq.next_element::<String>()? {
+        while let Some(aud) = seq.next_element::<Name<'de>>()? {
             auds.push(aud);
         }
         Ok(Audience::Many(auds))
     }
 }
 
-/// The claims as found in the token, before any check.
+/// The claims as found in the token, before any check. Strings borrow from
+/// the decoded payload unless they contain escapes.
 #[derive(Default)]
-struct RawClaims {
-    sub: Option<String>,
+struct RawClaims<'de> {
+    sub: Option<Name<'de>>,
     sid: Option<SessionHandle>,
     generation: Option<u64>,
     iat: Option<i64>,
     exp: Option<i64>,
     auth_time: Option<i64>,
     nbf: Option<i64>,
-    iss: Option<String>,
-    aud: Option<Audience>,
-    jti: Option<String>,
+    iss: Option<Name<'de>>,
+    aud: Option<Audience<'de>>,
+    jti: Option<Name<'de>>,
     custom: Map<String, Value>,
 }
 
-fn parse_claims(segment: &str) -> Result<RawClaims, Rejection> {
-    let json = decode_segment(segment)?;
-    let reason = Cell::new(None);
-    parse_json(&json, ClaimsVisitor { reason: &reason }, &reason)
+/// Decodes and parses the claims in one pass, then checks them: the
+/// borrowed strings live only as long as the decoded payload.
+fn check_claims(
+    segment: &str,
+    now: OffsetDateTime,
+    validation: &Validation,
+) -> Result<Checked, Rejection> {
+    with_decoded(segment, |json| {
+        let reason = Cell::new(None);
+        parse_json(json, ClaimsVisitor { reason: &reason }, &reason)?.validate(now, validation)
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -594,21 +684,24 @@ impl ClaimsVisitor<'_> {
 }
 
 impl<'de> DeserializeSeed<'de> for ClaimsVisitor<'_> {
-    type Value = RawClaims;
+    type Value = RawClaims<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawClaims, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<RawClaims<'de>, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
-    type Value = RawClaims;
+    type Value = RawClaims<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JWT claims object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims<'de>, A::Error> {
         let mut claims = RawClaims::default();
         while let Some(Name(name)) = map.next_key()? {
             match name.as_ref() {
@@ -635,9 +728,9 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
     }
 }
 
-impl RawClaims {
+impl RawClaims<'_> {
     fn validate(self, now: OffsetDateTime, validation: &Validation) -> Result<Checked, Rejection> {
-        let sub = self.sub.filter(|sub| !sub.is_empty());
+        let sub = self.sub.filter(|sub| !sub.0.is_empty());
         let (Some(user_id), Some(handle), Some(generation)) = (sub, self.sid, self.generation)
         else {
             return Err(Rejection::Claims);
@@ -661,7 +754,7 @@ impl RawClaims {
         let auth_time = timestamp(auth_time)?;
 
         if let Some(issuer) = &validation.issuer
-            && self.iss.as_deref() != Some(issuer.as_str())
+            && self.iss.as_ref().map(|iss| iss.0.as_ref()) != Some(issuer.as_str())
         {
             return Err(Rejection::Claims);
         }
@@ -676,7 +769,7 @@ impl RawClaims {
         }
 
         let verified = Verified {
-            user_id,
+            user_id: user_id.0.into_owned(),
             handle,
             generation,
             issued_at,
@@ -1678,6 +1771,123 @@ mod tests {
     /// A valid token, for the mutation properties.
     fn valid_token() -> String {
         signed(&custom(), Some("iss"), None).into_string()
+    }
+
+    /// An HS256 key, an EdDSA key, a retired key still verifying and one
+    /// past its deadline.
+    fn mixed_keys() -> (KeySet, Vec<SigningKey>) {
+        let ed = SigningKey::ed25519("ed-1", &[7; 32]).unwrap();
+        let live = SigningKey::hs256("old-live", &[1; 32]).unwrap();
+        let dead = SigningKey::hs256("old-dead", &[2; 32]).unwrap();
+        let set = KeySet::for_issuer(
+            key(),
+            vec![ed.clone()],
+            vec![
+                (live.clone(), now() + Duration::hours(1)),
+                (dead.clone(), now() - Duration::seconds(1)),
+            ],
+        )
+        .unwrap();
+        (set, vec![key(), ed, live, dead])
+    }
+
+    fn signed_by(key: &SigningKey) -> String {
+        let sid = handle();
+        let custom = custom();
+        sign(
+            key,
+            &Claims {
+                sub: "user-1",
+                sid: &sid,
+                generation: 3,
+                iat: NOW - 10,
+                exp: NOW + 600,
+                auth_time: NOW - 100,
+                iss: None,
+                aud: None,
+                custom: &custom,
+            },
+        )
+        .into_string()
+    }
+
+    /// What a check decided, comparable across the two header paths.
+    fn outcome(keys: &KeySet, token: &str, path: HeaderPath) -> Result<(bool, String), Rejection> {
+        check_with(keys, token, now(), &validation(), path).map(|checked| match checked {
+            Checked::Valid(v) => (true, format!("{v:?} {:?}", v.claims())),
+            Checked::Expired(v) => (false, format!("{v:?} {:?}", v.claims())),
+        })
+    }
+
+    #[test]
+    fn precomputed_headers_parse_to_their_own_key() {
+        let (set, keys) = mixed_keys();
+        for key in &keys {
+            let header = parse_header(key.encoded_header()).unwrap();
+            assert_eq!(header.alg.as_deref(), Some(key.algorithm().as_str()));
+            assert_eq!(header.typ.as_deref(), Some(ACCESS_TOKEN_TYPE));
+            assert_eq!(header.kid.as_deref(), Some(key.kid()));
+        }
+        // The fast path finds a key only while it may verify.
+        assert!(
+            set.find_by_encoded_header(keys[0].encoded_header(), now())
+                .is_some()
+        );
+        assert!(
+            set.find_by_encoded_header(keys[2].encoded_header(), now())
+                .is_some()
+        );
+        assert!(
+            set.find_by_encoded_header(keys[3].encoded_header(), now())
+                .is_none()
+        );
+        let dead = signed_by(&keys[3]);
+        for path in [HeaderPath::Precomputed, HeaderPath::Strict] {
+            assert_eq!(outcome(&set, &dead, path), Err(Rejection::UnknownKey));
+            for key in &keys[..3] {
+                assert!(outcome(&set, &signed_by(key), path).unwrap().0);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The precomputed-header path answers exactly as the strict parser
+        /// does, on genuine tokens of every key and on mutations of them,
+        /// header mutations in particular.
+        #[test]
+        fn precomputed_header_path_agrees_with_strict_path(
+            which in 0..6usize,
+            mutation in 0..4u8,
+            header_only in any::<bool>(),
+            index in any::<prop::sample::Index>(),
+            byte in 0x20u8..0x7f,
+            flip in 1u8..0x80,
+        ) {
+            let (set, keys) = mixed_keys();
+            let original = match keys.get(which) {
+                Some(key) => signed_by(key),
+                // The same claims under headers the fast path never matches.
+                None if which == 4 => forge(r#"{"kid":"k1","alg":"HS256","typ":"at+jwt"}"#, &payload(&[])),
+                None => forge(r#"{"alg":"HS256","typ":"at+jwt","kid":"k1" }"#, &payload(&[])),
+            };
+            let mut bytes = original.into_bytes();
+            let header_len = bytes.iter().position(|&b| b == b'.').unwrap();
+            let i = index.index(if header_only { header_len } else { bytes.len() });
+            match mutation {
+                0 => bytes[i] ^= flip,
+                1 => bytes.truncate(i),
+                2 => bytes.insert(i, byte),
+                _ => {}
+            }
+            let token = String::from_utf8(bytes).unwrap();
+            prop_assert_eq!(
+                outcome(&set, &token, HeaderPath::Precomputed),
+                outcome(&set, &token, HeaderPath::Strict),
+                "{}", token
+            );
+        }
     }
 
     proptest! {

@@ -155,16 +155,10 @@ impl SigningKey {
             KeyMaterial::Hs256(_) => Algorithm::Hs256,
             KeyMaterial::Ed25519(_) => Algorithm::EdDsa,
         };
-        let header = serde_json::to_vec(&HeaderOut {
-            alg: alg.as_str(),
-            typ: ACCESS_TOKEN_TYPE,
-            kid: &kid,
-        })
-        .map_err(|_| ConfigError::InvalidKeyId)?;
         Ok(Self {
+            encoded_header: encode_header(alg, &kid)?,
             kid,
             material,
-            encoded_header: URL_SAFE_NO_PAD.encode(header),
         })
     }
 
@@ -189,6 +183,7 @@ impl SigningKey {
             KeyMaterial::Ed25519(key) => Some(VerifyingKey {
                 kid: self.kid.clone(),
                 key: key.verifying_key(),
+                encoded_header: self.encoded_header.clone(),
             }),
         }
     }
@@ -238,6 +233,18 @@ impl SigningKey {
     }
 }
 
+/// `base64url(header JSON)` of the tokens a key signs: `alg`, `typ`, `kid`
+/// in that order.
+fn encode_header(alg: Algorithm, kid: &str) -> Result<String, ConfigError> {
+    let header = serde_json::to_vec(&HeaderOut {
+        alg: alg.as_str(),
+        typ: ACCESS_TOKEN_TYPE,
+        kid,
+    })
+    .map_err(|_| ConfigError::InvalidKeyId)?;
+    Ok(URL_SAFE_NO_PAD.encode(header))
+}
+
 /// Strict Ed25519 verification: `verify_strict` also rejects small-order
 /// public keys and `R` points, so a signature cannot be mauled into a second
 /// valid one (RFC 8032 §5.1.7 with the checks of "Taming the many EdDSAs").
@@ -275,6 +282,9 @@ pub struct VerifyingKey {
     kid: String,
     /// The decompressed point, precomputed once.
     key: ed25519_dalek::VerifyingKey,
+    /// The first segment of the tokens this key verifies, as its signing
+    /// key writes it.
+    encoded_header: String,
 }
 
 impl VerifyingKey {
@@ -295,7 +305,11 @@ impl VerifyingKey {
         }
         let kid = kid.into();
         check_kid(&kid)?;
-        Ok(Self { kid, key })
+        Ok(Self {
+            encoded_header: encode_header(Algorithm::EdDsa, &kid)?,
+            kid,
+            key,
+        })
     }
 
     /// The key id, matched exactly against the `kid` header.
@@ -347,6 +361,14 @@ impl Key {
         match self {
             Self::Signing(key) => key.algorithm(),
             Self::Verifying(key) => key.algorithm(),
+        }
+    }
+
+    /// The header segment of the tokens this key signs.
+    pub(crate) fn encoded_header(&self) -> &str {
+        match self {
+            Self::Signing(key) => key.encoded_header(),
+            Self::Verifying(key) => &key.encoded_header,
         }
     }
 
@@ -432,6 +454,19 @@ impl KeySet {
             .iter()
             .find(|(key, until)| {
                 key.kid().as_bytes() == kid.as_bytes() && until.is_none_or(|until| now < until)
+            })
+            .map(|(key, _)| key)
+    }
+
+    /// The key that may verify at `now` whose own header segment is exactly
+    /// `header`: the tokens a key signs all start with the same bytes, so
+    /// they need no parsing. `None` sends the caller to the strict parser.
+    pub(crate) fn find_by_encoded_header(&self, header: &str, now: OffsetDateTime) -> Option<&Key> {
+        self.keys
+            .iter()
+            .find(|(key, until)| {
+                key.encoded_header().as_bytes() == header.as_bytes()
+                    && until.is_none_or(|until| now < until)
             })
             .map(|(key, _)| key)
     }

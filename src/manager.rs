@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
+use zeroize::Zeroize as _;
 
 use crate::access_token::{
     self, AccessToken, Claims, Expiry, RESERVED_CLAIMS, Validation, Verified,
@@ -216,9 +217,9 @@ impl<S: SessionStore> SessionManager<S> {
         }
         let cfg = &self.inner.config;
         let absolute = now.saturating_add(cfg.absolute_ttl);
-        let secret = RefreshSecret::generate()?;
+        let (handle, secret, nonce) = new_session_randomness()?;
         let mut record = SessionRecord {
-            handle: new_handle()?,
+            handle,
             user_id: user_id.to_owned(),
             created_at: now,
             auth_time,
@@ -228,7 +229,7 @@ impl<S: SessionStore> SessionManager<S> {
             current_hash: secret.hash(),
             prev_hash: None,
             rotated_at: None,
-            nonce: new_nonce()?,
+            nonce,
             access_claims,
             session_data,
             version: 1,
@@ -753,6 +754,29 @@ fn new_handle() -> Result<SessionHandle, crate::error::RandomError> {
     let mut b = [0u8; SessionHandle::LEN];
     random::fill(&mut b)?;
     Ok(SessionHandle::from_bytes(b))
+}
+
+/// A new session's handle, first refresh secret and nonce, from one call to
+/// the operating system's generator (each call is a system call).
+fn new_session_randomness()
+-> Result<(SessionHandle, RefreshSecret, RotationNonce), crate::error::RandomError> {
+    const SECRET_LEN: usize = 32;
+    let mut buf = [0u8; SessionHandle::LEN + SECRET_LEN + 32];
+    random::fill(&mut buf)?;
+    let mut handle = [0u8; SessionHandle::LEN];
+    let mut secret = [0u8; SECRET_LEN];
+    let mut nonce = [0u8; 32];
+    let (h, rest) = buf.split_at(SessionHandle::LEN);
+    let (s, n) = rest.split_at(SECRET_LEN);
+    handle.copy_from_slice(h);
+    secret.copy_from_slice(s);
+    nonce.copy_from_slice(n);
+    buf.zeroize();
+    Ok((
+        SessionHandle::from_bytes(handle),
+        RefreshSecret::from_bytes(secret),
+        RotationNonce::from_bytes(nonce),
+    ))
 }
 
 fn new_nonce() -> Result<RotationNonce, crate::error::RandomError> {

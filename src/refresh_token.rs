@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ConfigError, RandomError, Rejection};
+use crate::error::{ConfigError, Rejection};
 use crate::random;
 use crate::store::{RotationNonce, SessionHandle, TokenHash};
 
@@ -244,10 +244,17 @@ pub(crate) struct RefreshSecret([u8; 32]);
 
 impl RefreshSecret {
     /// A fresh secret from the operating system's CSPRNG (SEC-01).
-    pub(crate) fn generate() -> Result<Self, RandomError> {
+    #[cfg(test)]
+    pub(crate) fn generate() -> Result<Self, crate::error::RandomError> {
         let mut s = [0u8; 32];
         random::fill(&mut s)?;
         Ok(Self(s))
+    }
+
+    /// A secret from bytes the caller drew from the operating system's
+    /// CSPRNG (SEC-01).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
     }
 
     /// The only form of the secret the store ever sees (SEC-03).

@@ -74,7 +74,15 @@ impl FromStr for SessionHandle {
 
 impl Serialize for SessionHandle {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // On the stack: every access token carries a handle.
+        let mut buf = [0u8; 22];
+        let text = URL_SAFE_NO_PAD
+            .encode_slice(self.0, &mut buf)
+            .ok()
+            .and_then(|n| buf.get(..n))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| serde::ser::Error::custom("session handle encoding"))?;
+        s.serialize_str(text)
     }
 }
 

@@ -94,6 +94,37 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// Signs the access token the manager would issue for a record with these
+/// claims, without a store or a clock: for benchmarks and interop tests that
+/// measure or check signing alone.
+#[doc(hidden)]
+#[expect(clippy::too_many_arguments, reason = "one argument per claim")]
+pub fn sign_access_token(
+    key: &SigningKey,
+    user_id: &str,
+    handle: &SessionHandle,
+    generation: u64,
+    issued_at: i64,
+    expires_at: i64,
+    auth_time: i64,
+    custom: &Map<String, Value>,
+) -> crate::AccessToken {
+    crate::access_token::sign(
+        key,
+        &crate::access_token::Claims {
+            sub: user_id,
+            sid: handle,
+            generation,
+            iat: issued_at,
+            exp: expires_at,
+            auth_time,
+            iss: None,
+            aud: None,
+            custom,
+        },
+    )
+}
+
 fn unique_user(label: &str) -> String {
     format!("{label}-{}", SessionHandle::from_bytes(random_bytes()))
 }
