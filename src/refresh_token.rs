@@ -250,6 +250,12 @@ impl RefreshSecret {
         Ok(Self(s))
     }
 
+    /// A fixed secret, for fuzz seeds that must stay valid.
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The only form of the secret the store ever sees (SEC-03).
     pub(crate) fn hash(&self) -> TokenHash {
         let mut h = Sha256::new();
