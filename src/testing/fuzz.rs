@@ -71,36 +71,68 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(NOW).expect("in range")
 }
 
-/// Verifies `data` as an access token. The first byte picks the key set
-/// (even: HS256 with a retired key; odd: EdDSA public keys only), the rest
-/// is the token (non-UTF-8 bytes replaced). Returns whether it verified.
+/// Verifies `data` as an access token. The first byte picks the mode:
+///
+/// - `0` (mod 4): the rest is a token, checked against HS256 keys (an
+///   active and a retired one);
+/// - `1`: the rest is a token, checked against EdDSA public keys only;
+/// - `2`: the rest is a claims payload, signed with the HS256 key under
+///   its own header, so that the claim checks behind the signature are
+///   reached (SEC-28);
+/// - `3`: the rest is a header, with valid claims, signed with the HS256
+///   key.
+///
+/// Non-UTF-8 bytes are replaced. Returns whether the token verified.
 ///
 /// # Panics
-/// When verification panics, or accepts a token whose claims were not
-/// signed by the fixture's keys.
+/// When verification panics, accepts a token in mode 0 or 1 that the
+/// fixture never signed, or accepts an expired token.
 pub fn verify_access_token(data: &[u8]) -> bool {
     let Some((&select, rest)) = data.split_first() else {
         return false;
     };
     let f = fixture();
-    let keys = if select % 2 == 0 {
-        &f.hs_keys
-    } else {
-        &f.ed_keys
+    let text = String::from_utf8_lossy(rest);
+    let (keys, token) = match select % 4 {
+        0 => (&f.hs_keys, text.into_owned()),
+        1 => (&f.ed_keys, text.into_owned()),
+        2 => (&f.hs_keys, signed(&f.hs256, f.hs256.encoded_header(), rest)),
+        _ => (
+            &f.hs_keys,
+            signed(&f.hs256, &b64(rest), VALID_CLAIMS.as_bytes()),
+        ),
     };
-    let token = String::from_utf8_lossy(rest);
-    let verified = access_token::verify(keys, &token, now(), &f.validation, Expiry::Ignore);
-    match verified {
+    match access_token::verify(keys, &token, now(), &f.validation, Expiry::Enforce) {
         Ok(v) => {
-            // Only the seeds' claims were ever signed.
+            if select % 4 < 2 {
+                assert!(
+                    v.user_id().starts_with("fuzz-user"),
+                    "a token the fixture never signed verified"
+                );
+            }
             assert!(
-                v.user_id().starts_with("fuzz-user"),
-                "a token the fixture never signed verified"
+                v.expires_at().unix_timestamp() + f.validation.leeway >= NOW,
+                "an expired token verified"
             );
             true
         }
         Err(_) => false,
     }
+}
+
+/// Claims that pass every check at the fixed time.
+const VALID_CLAIMS: &str = r#"{"sub":"fuzz-user-1","sid":"BwcHBwcHBwcHBwcHBwcHBw","gen":1,"iat":1899999990,"exp":1900000590,"auth_time":1899999990,"iss":"https://issuer.example","aud":"api"}"#;
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `header.payload.signature`, with the header already encoded.
+fn signed(key: &SigningKey, encoded_header: &str, payload: &[u8]) -> String {
+    let mut token = format!("{encoded_header}.{}", b64(payload));
+    key.append_signature(&mut token);
+    token
 }
 
 /// Opens `data` as a refresh token (format, key id, MAC). Returns whether
@@ -166,6 +198,16 @@ pub fn access_token_seeds() -> Vec<Vec<u8>> {
             seeds.push(seed);
         }
     }
+    // Claims and headers to be signed (modes 2 and 3).
+    let mut claims = vec![2u8];
+    claims.extend_from_slice(VALID_CLAIMS.as_bytes());
+    seeds.push(claims);
+    let mut mistyped = vec![2u8];
+    mistyped.extend_from_slice(VALID_CLAIMS.replace("1900000590", "\"never\"").as_bytes());
+    seeds.push(mistyped);
+    let mut header = vec![3u8];
+    header.extend_from_slice(br#"{"alg":"HS256","typ":"at+jwt","kid":"fuzz-hs"}"#);
+    seeds.push(header);
     seeds
 }
 
