@@ -210,19 +210,18 @@ impl<S: SessionStore> FaultyStore<S> {
         if let Some(i) = plan
             .iter()
             .position(|p| matches!(p, Planned::AtCall { index: at, .. } if *at == index))
+            && let Planned::AtCall { fault, .. } = plan.remove(i)
         {
-            if let Planned::AtCall { fault, .. } = plan.remove(i) {
-                return Some(fault);
-            }
+            return Some(fault);
         }
         let i = plan
             .iter()
             .position(|p| matches!(p, Planned::ByOp { op: o, .. } if *o == op))?;
-        if let Some(Planned::ByOp { skip, .. }) = plan.get_mut(i) {
-            if *skip > 0 {
-                *skip -= 1;
-                return None;
-            }
+        if let Some(Planned::ByOp { skip, .. }) = plan.get_mut(i)
+            && *skip > 0
+        {
+            *skip -= 1;
+            return None;
         }
         match plan.remove(i) {
             Planned::ByOp { fault, .. } | Planned::AtCall { fault, .. } => Some(fault),

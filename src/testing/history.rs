@@ -468,10 +468,10 @@ impl Checker<'_> {
             if e.invoked > first_return {
                 continue;
             }
-            if let Call::DeleteAfter(j) = e.call {
-                if pending(j) {
-                    continue;
-                }
+            if let Call::DeleteAfter(j) = e.call
+                && pending(j)
+            {
+                continue;
             }
             for next in self.step(model, e) {
                 if self.search(done | (1 << i), &next) {
@@ -496,10 +496,10 @@ impl Checker<'_> {
         times.dedup();
         let mut out = Vec::new();
         for now in times {
-            if let Some(next) = self.apply(m, e, now) {
-                if !out.contains(&next) {
-                    out.push(next);
-                }
+            if let Some(next) = self.apply(m, e, now)
+                && !out.contains(&next)
+            {
+                out.push(next);
             }
         }
         out
