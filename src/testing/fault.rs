@@ -347,3 +347,69 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
             .await
     }
 }
+
+#[cfg(all(test, feature = "memory-store"))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::MemoryStore;
+    use crate::testing::sample_record;
+
+    #[tokio::test]
+    async fn fail_call_hits_exactly_that_call() {
+        let store = FaultyStore::new(MemoryStore::new());
+        let r = sample_record("u");
+        store.fail_call(1, Fault::After);
+        store.insert(&r).await.unwrap();
+        assert!(store.delete(&r.handle).await.is_err(), "call 1 fails");
+        assert!(
+            store.load(&r.handle).await.unwrap().is_none(),
+            "after: applied"
+        );
+        assert_eq!(store.calls(), vec![Op::Insert, Op::Delete, Op::Load]);
+        assert_eq!(store.injected(), vec![(1, Op::Delete, Fault::After)]);
+    }
+
+    #[tokio::test]
+    async fn a_random_plan_is_reproducible_from_its_seed() {
+        async fn faults(seed: u64) -> Vec<(usize, Op, Fault)> {
+            let store = FaultyStore::new(MemoryStore::new());
+            store.fail_randomly(seed, 3, &[Fault::Before, Fault::After]);
+            let r = sample_record("u");
+            for _ in 0..200 {
+                let _ = store.load(&r.handle).await;
+            }
+            store.injected()
+        }
+        let a = faults(42).await;
+        assert_eq!(a, faults(42).await);
+        assert_ne!(a, faults(43).await);
+        assert!(
+            (40..100).contains(&a.len()),
+            "about one call in three: {}",
+            a.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delay_uses_the_given_sleep_and_then_applies() {
+        let slept = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&slept);
+        let store = FaultyStore::new(MemoryStore::new()).with_sleep(move |d| {
+            assert_eq!(d, std::time::Duration::from_millis(5));
+            counter.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {})
+        });
+        store.fail_next(
+            Op::Insert,
+            Fault::Delay(std::time::Duration::from_millis(5)),
+        );
+        let r = sample_record("u");
+        store.insert(&r).await.unwrap();
+        assert_eq!(slept.load(Ordering::SeqCst), 1);
+        assert!(store.load(&r.handle).await.unwrap().is_some());
+        assert_eq!(store.faults_injected(), 1);
+    }
+}
