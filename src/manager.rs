@@ -236,16 +236,34 @@ impl<S: SessionStore> SessionManager<S> {
         };
         // A handle collision needs 2^64 sessions; retry once rather than
         // reason about it.
-        match self.inner.store.insert(&record).await {
+        match self.insert_new(&record).await {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => {
                 record.handle = new_handle()?;
-                self.inner.store.insert(&record).await?;
+                self.insert_new(&record).await?;
             }
             Err(e) => return Err(e.into()),
         }
         log_debug!(session = %record.handle, "session created");
         Ok(self.issue(&record, &secret, now))
+    }
+
+    /// Inserts a record under a fresh handle. When the insert fails, it may
+    /// still have been applied with its answer lost (SEC-24): the record is
+    /// then deleted, best effort, so that a failed create leaves no session
+    /// behind (nobody would hold its token, but it would show in
+    /// [`sessions_for_user`](Self::sessions_for_user) until it expired).
+    /// The handle is fresh random, so nothing else lives under it.
+    async fn insert_new(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        match store.insert(record).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::AlreadyExists) => Err(StoreError::AlreadyExists),
+            Err(e) => {
+                let _ = store.delete(&record.handle).await;
+                Err(e)
+            }
+        }
     }
 
     /// Mints the tokens for the record's current generation.

@@ -252,7 +252,7 @@ impl RefreshSecret {
     }
 
     /// A secret from bytes the caller drew from the operating system's
-    /// CSPRNG (SEC-01).
+    /// CSPRNG (SEC-01), or fixed bytes for fuzz seeds that must stay valid.
     pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }

@@ -974,6 +974,21 @@ async fn sec_24_failed_create_leaves_no_session_and_failed_load_fails_closed() {
     m.refresh(s.refresh_token.expose()).await.unwrap();
 }
 
+/// An insert applied with its answer lost used to leave a session nobody
+/// holds a token for, listed among the user's sessions until it expired.
+#[tokio::test]
+async fn sec_24_unconfirmed_insert_leaves_no_session() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
+    store.fail_next(Op::Insert, Fault::After);
+    assert!(matches!(
+        m.create("alice", Value::Null, Value::Null).await,
+        Err(SessionError::Store(_))
+    ));
+    assert!(store.inner().is_empty(), "the applied insert was undone");
+    assert!(m.sessions_for_user("alice").await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sec_24_theft_revocation_failure_fails_closed_and_retries() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));

@@ -30,6 +30,9 @@
 )]
 
 mod fault;
+mod fault_suite;
+pub mod fuzz;
+mod history;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,7 +41,9 @@ use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
-pub use self::fault::{Fault, FaultyStore, Op};
+pub use self::fault::{Fault, FaultyStore, Op, SleepFn};
+pub use self::fault_suite::FaultReport;
+pub use self::history::{HistoryReport, Spawn};
 use crate::{
     ManualClock, RefreshError, RefreshKey, RotationNonce, SessionHandle, SessionManager,
     SessionRecord, SessionStore, SigningKey, TokenHash,
@@ -80,6 +85,119 @@ where
     check!(concurrent_refreshes_never_fork_a_lineage_with_grace);
     check!(concurrent_refreshes_never_fork_a_lineage_without_grace);
     check!(two_managers_share_sessions_through_the_store);
+}
+
+/// Runs create, refresh, revoke and revoke-all through a store that fails
+/// at every call they make, and checks SEC-24 after each.
+///
+/// For each operation, the suite runs it once without faults and counts its
+/// store calls ([`FaultyStore::calls`]); then, for every call index and
+/// every [`Fault`] kind, runs it again on a fresh session with that fault at
+/// that call, and again with a second fault at each later call (so the
+/// recovery a fault triggers, such as the read-back of an unconfirmed
+/// compare-and-swap, fails too). After each run it checks that:
+///
+/// - the session is in its old or its new state, never in between;
+/// - the client received the new tokens, or an error and nothing;
+/// - a failed create left no session, a failed revoke left the session
+///   whole or gone;
+/// - a retry with the presented refresh token inside the grace window
+///   receives the persisted successor (the same one every time, and the
+///   same one the client received if it did); after the window, it is
+///   theft exactly when the rotation was persisted (ROTATION.md row 7);
+///   with nothing persisted, the old token still works.
+///
+/// `make_store` is called once per operation and should return an empty,
+/// isolated store. The number of runs and of faults injected is printed and
+/// returned.
+///
+/// # Panics
+/// When a check fails, with the planned faults, the injected faults and the
+/// call log.
+pub async fn run_fault_suite<S, F, Fut>(make_store: F) -> FaultReport
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    fault_suite::run(make_store).await
+}
+
+/// Runs randomized concurrent histories against the store until `ops`
+/// operations have been checked, and checks that each history is
+/// linearizable against a reference model of the refresh table.
+///
+/// Each round creates a session, rotates it zero to two times, then runs at
+/// once: the owner refreshing with its newest token, a thief replaying a
+/// copy of any token of the lineage, sometimes a revoke or revoke-all,
+/// sometimes a strict verification, and a clock that moves (grace 0, 5 or
+/// 10 s; idle lifetime 30 s, absolute 60 s, so rounds cross the edges). The
+/// model tracks the generation, the current and previous tokens, the grace
+/// window, expiry and revocation; a backtracking search finds a serial order
+/// of the operations, each between its call and its return, that gives
+/// every answer that was observed, or the suite panics.
+///
+/// Operations are joined in the calling task, and the store is wrapped in a
+/// [`FaultyStore`] that yields to the executor before one call in two, so
+/// they interleave at every store call even over a store that never waits.
+/// Operations of a network store also overlap inside the server. For real
+/// parallelism (an in-memory store on a multi-thread runtime), use
+/// [`run_history_suite_with`].
+///
+/// Round `i` uses seed `seed + i`; the seed is printed first, and taken
+/// from the `SESSIONKIT_SEED` environment variable when it is set, so a
+/// failure replays with the same operations (the interleaving may differ).
+///
+/// # Panics
+/// When a history is not linearizable (printing the history and its seed),
+/// or when an operation fails with a store error.
+pub async fn run_history_suite<S, F, Fut>(make_store: F, ops: usize) -> HistoryReport
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    history::run(make_store().await, ops, None).await
+}
+
+/// [`run_history_suite`], with each participant of a round spawned as its
+/// own task by `spawn`, so that they run in parallel on a multi-thread
+/// runtime:
+///
+/// ```
+/// # #[cfg(feature = "memory-store")]
+/// # fn main() {
+/// use std::sync::Arc;
+/// use sessionkit::testing::{Spawn, run_history_suite_with};
+///
+/// let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// rt.block_on(async {
+///     let spawn: Spawn = Arc::new(|task| {
+///         let handle = tokio::spawn(task);
+///         Box::pin(async move { handle.await.expect("participant panicked") })
+///     });
+///     run_history_suite_with(|| async { sessionkit::MemoryStore::new() }, 200, spawn).await;
+/// });
+/// # }
+/// # #[cfg(not(feature = "memory-store"))]
+/// # fn main() {}
+/// ```
+///
+/// The kit has no runtime of its own, which is why the caller spawns.
+///
+/// # Panics
+/// As [`run_history_suite`].
+pub async fn run_history_suite_with<S, F, Fut>(
+    make_store: F,
+    ops: usize,
+    spawn: Spawn,
+) -> HistoryReport
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    history::run(make_store().await, ops, Some(spawn)).await
 }
 
 const T0: i64 = 1_900_000_000;

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 use sessionkit::SessionStore;
-use sessionkit::testing::{run_store_suite, sample_record};
+use sessionkit::testing::{
+    Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
+};
 use time::OffsetDateTime;
 
 use common::{TestSchema, admin};
@@ -34,6 +36,46 @@ async fn store_conformance_suite() {
         }
     })
     .await;
+}
+
+/// SEC-24: a fault at every store call of create, refresh, revoke and
+/// revoke-all, over PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sec_24_fault_suite() {
+    let Some(admin) = admin().await else { return };
+    let schemas: Arc<Mutex<Vec<TestSchema>>> = Arc::default();
+    let started = std::time::Instant::now();
+    let report = run_fault_suite(|| {
+        let admin = admin.clone();
+        let schemas = Arc::clone(&schemas);
+        async move {
+            let schema = TestSchema::create(&admin).await;
+            let store = schema.store(&common::unique_name("sk_faults")).await;
+            schemas.lock().expect("not poisoned").push(schema);
+            store
+        }
+    })
+    .await;
+    assert!(report.errors_injected > 0);
+    println!("fault suite took {:?}", started.elapsed());
+}
+
+/// SEC-20, SEC-21: 10,000 operations in concurrent histories, each
+/// linearizable against the model of the refresh table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sec_20_histories_are_linearizable() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let store = schema.store(&common::unique_name("sk_history")).await;
+    let spawn: Spawn = Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("participant panicked") })
+    });
+    let started = std::time::Instant::now();
+    let report =
+        run_history_suite_with(move || std::future::ready(store.clone()), 10_000, spawn).await;
+    assert!(report.operations >= 10_000);
+    println!("history suite took {:?}", started.elapsed());
 }
 
 #[tokio::test]

@@ -15,7 +15,9 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::AsyncCommands as _;
-use sessionkit::testing::{run_store_suite, sample_record};
+use sessionkit::testing::{
+    Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
+};
 use sessionkit::{SessionStore, StoreError};
 use sessionkit_redis::RedisStore;
 use time::{Duration, OffsetDateTime};
@@ -36,6 +38,45 @@ async fn redis_store_passes_the_conformance_suite() {
         async move { store }
     })
     .await;
+}
+
+/// SEC-24: a fault at every store call of create, refresh, revoke and
+/// revoke-all, over Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sec_24_fault_suite() {
+    let Some((probe, cleanup)) = common::store_or_skip("faults").await else {
+        return;
+    };
+    let conn = probe.connection();
+    let root = cleanup.prefix().to_owned();
+    let n = AtomicU64::new(0);
+    let started = std::time::Instant::now();
+    let report = run_fault_suite(|| {
+        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
+        let store = RedisStore::builder().prefix(prefix).build(conn.clone());
+        async move { store }
+    })
+    .await;
+    assert!(report.errors_injected > 0);
+    println!("fault suite took {:?}", started.elapsed());
+}
+
+/// SEC-20, SEC-21: 10,000 operations in concurrent histories, each
+/// linearizable against the model of the refresh table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sec_20_histories_are_linearizable() {
+    let Some((store, _cleanup)) = common::store_or_skip("history").await else {
+        return;
+    };
+    let spawn: Spawn = std::sync::Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("participant panicked") })
+    });
+    let started = std::time::Instant::now();
+    let report =
+        run_history_suite_with(move || std::future::ready(store.clone()), 10_000, spawn).await;
+    assert!(report.operations >= 10_000);
+    println!("history suite took {:?}", started.elapsed());
 }
 
 #[tokio::test]
