@@ -332,6 +332,9 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/sessions/{handle}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        })
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)
 }

@@ -330,6 +330,14 @@ async fn unknown_routes_answer_json_not_found() {
         .send(req(Method::GET, "/nope").body(Body::empty()).unwrap())
         .await;
     answer.assert_error(StatusCode::NOT_FOUND, "not_found");
+    let answer = h
+        .send(
+            req(Method::GET, "/auth/refresh")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    answer.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 }
 
 // ---- login ----------------------------------------------------------------
