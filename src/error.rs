@@ -119,6 +119,115 @@ pub enum RefreshError {
     Random(#[from] RandomError),
 }
 
+impl VerifyError {
+    /// The HTTP status to answer with: 401 for [`TryRefresh`](Self::TryRefresh)
+    /// and [`Unauthorized`](Self::Unauthorized); 503 for
+    /// [`Store`](Self::Store) and [`KeySource`](Self::KeySource).
+    ///
+    /// 503 rather than 500: the request was fine and the failure is on the
+    /// server's side and usually passing, so the client should retry later
+    /// and must not treat itself as logged out.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::TryRefresh | Self::Unauthorized(_) => 401,
+            Self::Store(_) | Self::KeySource(_) => 503,
+        }
+    }
+
+    /// The error code to send to the client: `try_refresh_token` (call the
+    /// refresh endpoint, then retry), `unauthorized` (log in again) or
+    /// `unavailable` (retry later). The [`Rejection`] is never revealed.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Self::TryRefresh => "try_refresh_token",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Store(_) | Self::KeySource(_) => "unavailable",
+        }
+    }
+}
+
+impl RefreshError {
+    /// The HTTP status to answer with: 401 for
+    /// [`Unauthorized`](Self::Unauthorized) and
+    /// [`TokenTheftDetected`](Self::TokenTheftDetected); 503 for
+    /// [`Store`](Self::Store) and [`Random`](Self::Random) (see
+    /// [`VerifyError::http_status`]).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Unauthorized(_) | Self::TokenTheftDetected { .. } => 401,
+            Self::Store(_) | Self::Random(_) => 503,
+        }
+    }
+
+    /// The error code to send to the client: `unauthorized`,
+    /// `token_theft_detected` (the session is gone; tell the user their
+    /// session was ended for safety and ask them to log in) or
+    /// `unavailable` (retry later; the refresh token is still valid).
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::TokenTheftDetected { .. } => "token_theft_detected",
+            Self::Store(_) | Self::Random(_) => "unavailable",
+        }
+    }
+}
+
+/// Why no token could be read from a request (SEC-06, SEC-37).
+///
+/// Every variant means the same to the client: 401 `unauthorized`.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenSourceError {
+    /// No `Authorization` header, or no cookie of that exact name.
+    #[error("no token in the request")]
+    Missing,
+    /// The session cookie (or the `Authorization` header) appears more
+    /// than once: a shadowing cookie is an attack, not a choice to make.
+    #[error("token given more than once")]
+    Duplicate,
+    /// The header is not `Bearer <token>`, or the value cannot be a token.
+    #[error("malformed token header")]
+    Malformed,
+}
+
+impl TokenSourceError {
+    /// Always 401.
+    pub fn http_status(&self) -> u16 {
+        401
+    }
+
+    /// Always `unauthorized`.
+    pub fn error_code(&self) -> &'static str {
+        "unauthorized"
+    }
+}
+
+/// Why a cookie-authenticated state-changing request was refused as a
+/// possible cross-site request forgery (SEC-38).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsrfError {
+    /// `Sec-Fetch-Site: cross-site`.
+    #[error("cross-site request")]
+    CrossSite,
+    /// An `Origin` header that is not one of the allowed origins (`null`
+    /// included).
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+}
+
+impl CsrfError {
+    /// Always 403.
+    pub fn http_status(&self) -> u16 {
+        403
+    }
+
+    /// Always `csrf`.
+    pub fn error_code(&self) -> &'static str {
+        "csrf"
+    }
+}
+
 /// An error from session management operations other than verify and refresh.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -214,6 +323,57 @@ pub struct RandomError(#[source] pub(crate) rand::rngs::SysError);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_maps_to_a_status_and_code() {
+        let io = || std::io::Error::other("down");
+        let verify = [
+            (VerifyError::TryRefresh, 401, "try_refresh_token"),
+            (
+                VerifyError::Unauthorized(Rejection::Signature),
+                401,
+                "unauthorized",
+            ),
+            (VerifyError::Store(StoreError::Timeout), 503, "unavailable"),
+            (VerifyError::KeySource(Box::new(io())), 503, "unavailable"),
+        ];
+        for (e, status, code) in verify {
+            assert_eq!((e.http_status(), e.error_code()), (status, code), "{e:?}");
+        }
+        let refresh = [
+            (
+                RefreshError::Unauthorized(Rejection::Expired),
+                401,
+                "unauthorized",
+            ),
+            (
+                RefreshError::TokenTheftDetected {
+                    handle: SessionHandle::from_bytes([0; 16]),
+                    user_id: "u".to_owned(),
+                },
+                401,
+                "token_theft_detected",
+            ),
+            (
+                RefreshError::Store(StoreError::backend(io())),
+                503,
+                "unavailable",
+            ),
+        ];
+        for (e, status, code) in refresh {
+            assert_eq!((e.http_status(), e.error_code()), (status, code), "{e:?}");
+        }
+        for e in [
+            TokenSourceError::Missing,
+            TokenSourceError::Duplicate,
+            TokenSourceError::Malformed,
+        ] {
+            assert_eq!((e.http_status(), e.error_code()), (401, "unauthorized"));
+        }
+        for e in [CsrfError::CrossSite, CsrfError::OriginNotAllowed] {
+            assert_eq!((e.http_status(), e.error_code()), (403, "csrf"));
+        }
+    }
 
     #[test]
     fn messages_are_lowercase_without_period() {

@@ -82,6 +82,8 @@
 mod access_token;
 mod clock;
 pub mod config;
+mod cookies;
+mod csrf;
 mod error;
 mod events;
 mod jwks;
@@ -100,8 +102,14 @@ mod verifier;
 pub use crate::access_token::{AccessToken, RESERVED_CLAIMS, Verified};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::TheftPolicy;
+pub use crate::cookies::{
+    CookieConfig, DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, DEFAULT_REFRESH_PATH,
+    DangerousCookieConfig, SameSite, token_from_authorization, token_from_cookies,
+};
+pub use crate::csrf::CsrfPolicy;
 pub use crate::error::{
-    ConfigError, RandomError, RefreshError, Rejection, SessionError, StoreError, VerifyError,
+    ConfigError, CsrfError, RandomError, RefreshError, Rejection, SessionError, StoreError,
+    TokenSourceError, VerifyError,
 };
 pub use crate::events::{EventHook, RevokeReason, SessionEvent};
 pub use crate::jwks::{Jwks, JwksError, MAX_JWKS_KEYS};

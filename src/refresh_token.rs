@@ -51,6 +51,13 @@ impl RefreshToken {
     pub fn into_string(self) -> String {
         self.0
     }
+
+    /// A token with arbitrary text, for unit tests of code that only
+    /// carries tokens around.
+    #[cfg(test)]
+    pub(crate) fn from_string(text: String) -> Self {
+        Self(text)
+    }
 }
 
 impl fmt::Debug for RefreshToken {
