@@ -96,7 +96,8 @@
 //! [`StoreError::Timeout`](sessionkit::StoreError::Timeout) when it runs
 //! out; the operation may or may not have been applied then, which the core
 //! tolerates. A version past `i64::MAX` cannot be incremented by `HINCRBY`:
-//! a rotation of such a record fails with a backend error, writing nothing. A refused, dropped or failing connection is
+//! a rotation of such a record fails with a backend error, writing nothing.
+//! A refused, dropped or failing connection is
 //! [`StoreError::Backend`](sessionkit::StoreError::Backend); the
 //! [`ConnectionManager`](redis::aio::ConnectionManager) reconnects in the
 //! background, so the next operation can succeed.

@@ -11,7 +11,9 @@
 //!
 //! Numbers that Lua compares for equality (`v`, `g`) are compared as
 //! strings, because Lua numbers are doubles and both are `u64`; new values
-//! come from Rust, or from `HINCRBY` (exact 64-bit arithmetic). Times are
+//! come from Rust, or, for the version a rotation writes, from Lua only
+//! while it is below 10^15 (exact in a double) and from `HINCRBY` (exact
+//! 64-bit arithmetic) above. Times are
 //! unix seconds, well inside a double's exact range, and a time a script
 //! writes is always one of the strings it was given, never a Lua number
 //! turned back into text.
@@ -97,16 +99,22 @@ if r[1] ~= ARGV[2] or r[2] ~= ARGV[3] or not re or not ae or not r[10]
 end
 local nre = r[7]
 if ARGV[7] ~= '' and tonumber(ARGV[7]) < ae then nre = ARGV[7] end
--- The first write: on a version past the 64-bit range it fails having
--- written nothing.
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'g', ARGV[4], 'ch', ARGV[5], 'ph', r[2], 'ra', ARGV[6],
-  'n', ARGV[8], 're', nre, 'e', nre)
+-- The next version: computed exactly in Lua below 10^15 (doubles are exact
+-- up to 2^53); above, by HINCRBY's 64-bit arithmetic, which fails having
+-- written nothing past i64::MAX. Either way before any other write.
+local v
+if #r[8] <= 15 then
+  v = string.format('%d', tonumber(r[8]) + 1)
+else
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
+  v = redis.call('HGET', KEYS[1], 'v')
+end
+redis.call('HSET', KEYS[1], 'v', v, 'g', ARGV[4], 'ch', ARGV[5], 'ph', r[2],
+  'ra', ARGV[6], 'n', ARGV[8], 're', nre, 'e', nre)
 redis.call('EXPIREAT', KEYS[1], nre)
 redis.call('EXPIREAT', r[10], nre, 'GT')
 redis.call('ZADD', KEYS[2], nre, ARGV[1] .. r[10])
-return {'1', ARGV[4], ARGV[5], r[2], ARGV[6], ARGV[8], nre, r[7],
-  redis.call('HGET', KEYS[1], 'v'), r[9]}
+return {'1', ARGV[4], ARGV[5], r[2], ARGV[6], ARGV[8], nre, r[7], v, r[9]}
 ",
     )
 });

@@ -139,6 +139,47 @@ async fn rotation_rewrites_only_its_fields_and_moves_every_expiry() {
 }
 
 #[tokio::test]
+async fn rotation_counts_versions_exactly_beyond_a_doubles_range() {
+    let Some((store, _cleanup)) = common::store_or_skip("rotate-version").await else {
+        return;
+    };
+    let rotation_of = |r: &sessionkit::SessionRecord| {
+        Rotation::new(
+            r.handle,
+            r.generation,
+            r.current_hash,
+            TokenHash::from_bytes([7; 32]),
+            RotationNonce::from_bytes([8; 32]),
+            r.created_at + Duration::seconds(60),
+            Duration::days(1),
+        )
+    };
+    for version in [
+        999_999_999_999_999u64,
+        1_000_000_000_000_000,
+        9_007_199_254_740_993,
+        i64::MAX.unsigned_abs() - 1,
+    ] {
+        let mut r = sample_record("version-user");
+        r.version = version;
+        store.insert(&r).await.expect("insert");
+        match store.rotate_if_current(&rotation_of(&r)).await {
+            Ok(RotateOutcome::Rotated(next)) => {
+                assert_eq!(next.version, version + 1, "from {version}");
+                assert_eq!(store.load(&r.handle).await.expect("load"), Some(next));
+            }
+            other => panic!("rotation from version {version}: {other:?}"),
+        }
+    }
+    // Past i64::MAX, HINCRBY refuses: an error, and nothing written.
+    let mut r = sample_record("version-user");
+    r.version = i64::MAX.unsigned_abs();
+    store.insert(&r).await.expect("insert");
+    assert!(store.rotate_if_current(&rotation_of(&r)).await.is_err());
+    assert_eq!(store.load(&r.handle).await.expect("load"), Some(r));
+}
+
+#[tokio::test]
 async fn sessions_dropped_by_redis_leave_no_stale_index_entries() {
     let Some((store, _cleanup)) = common::store_or_skip("stale").await else {
         return;
