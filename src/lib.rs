@@ -48,7 +48,9 @@
 //!   is returned.
 //! - **Store**: [`SessionStore`] is seven atomic operations; rotation is one
 //!   compare-and-swap, so every store that keeps the contract gets race-free
-//!   rotation and theft detection. [`MemoryStore`] ships with the crate
+//!   rotation and theft detection. A store may also implement
+//!   [`SessionStore::rotate_if_current`], so that a refresh takes one round
+//!   trip instead of two. [`MemoryStore`] ships with the crate
 //!   (feature `memory-store`, on by default); the `testing` feature exports
 //!   the conformance suite for your own store.
 //!
@@ -119,6 +121,7 @@ pub use crate::manager::{SessionInfo, SessionManager, SessionManagerBuilder, Ses
 pub use crate::memory_store::MemoryStore;
 pub use crate::refresh_token::{RefreshKey, RefreshToken};
 pub use crate::store::{
-    ParseHandleError, RotationNonce, SessionHandle, SessionRecord, SessionStore, TokenHash,
+    ParseHandleError, RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord,
+    SessionStore, TokenHash,
 };
 pub use crate::verifier::{DEFAULT_MIN_REFRESH_INTERVAL, JwksSource, Verifier, VerifierBuilder};

@@ -19,7 +19,9 @@ use crate::keys::{KeySet, SigningKey};
 use crate::random;
 use crate::refresh_token::{Presented, RefreshKey, RefreshKeys, RefreshSecret, RefreshToken};
 use crate::rotation::{self, Decision, PresentedToken};
-use crate::store::{RotationNonce, SessionHandle, SessionRecord, SessionStore};
+use crate::store::{
+    RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord, SessionStore,
+};
 
 /// Longest user id accepted, in bytes.
 const MAX_USER_ID_LEN: usize = 256;
@@ -424,6 +426,11 @@ impl<S: SessionStore> SessionManager<S> {
     /// successor; after that, or for any older token, it is treated as
     /// theft and the session is revoked.
     ///
+    /// The common case, a current token, is one store call:
+    /// [`SessionStore::rotate_if_current`] (one round trip for a store that
+    /// implements it). Otherwise the record that call found decides the
+    /// answer (grace, theft, expiry), exactly as a loaded one would.
+    ///
     /// # Errors
     /// [`RefreshError::Unauthorized`] for an invalid, forged, expired or
     /// unknown token (nothing is revoked);
@@ -441,13 +448,24 @@ impl<S: SessionStore> SessionManager<S> {
             .refresh_keys
             .open(refresh_token, inner.config.max_token_len)
             .map_err(RefreshError::Unauthorized)?;
+        // Row 4 first, as one conditional write: in the common case the
+        // refresh costs one store call. When it does not apply, the record
+        // it found goes through the full decision below, as a loaded one
+        // would.
+        let mut found = match self.rotate_if_current(&presented).await? {
+            FirstAttempt::Issued(tokens) => return Ok(tokens),
+            FirstAttempt::Found(record, now) => Some((record, now)),
+            FirstAttempt::Skipped => None,
+        };
         for _ in 0..MAX_CAS_ROUNDS {
-            let now = self.now();
-            let record = inner
-                .store
-                .load(&presented.handle)
-                .await?
-                .filter(|r| r.handle == presented.handle);
+            let (record, now) = match found.take() {
+                Some(found) => found,
+                None => {
+                    let now = self.now();
+                    (inner.store.load(&presented.handle).await?, now)
+                }
+            };
+            let record = record.filter(|r| r.handle == presented.handle);
             let token = PresentedToken {
                 generation: presented.generation,
                 hash: &presented.hash,
@@ -473,6 +491,9 @@ impl<S: SessionStore> SessionManager<S> {
                     let Some(record) = record else { break };
                     return Err(self.theft(&presented, &record).await);
                 }
+                // After a race, or from a store that answered with a
+                // snapshot taken before a concurrent rotation: one
+                // compare-and-swap on what was read.
                 Decision::Rotate => {
                     let Some(record) = record else { break };
                     if let Some(tokens) = self.rotate(&presented, &record, now).await? {
@@ -485,6 +506,54 @@ impl<S: SessionStore> SessionManager<S> {
         Err(RefreshError::Store(StoreError::backend(
             "compare-and-swap kept failing: the store does not keep its contract",
         )))
+    }
+
+    /// Row 4 in one store call: [`SessionStore::rotate_if_current`] with
+    /// the presented generation and hash as the expectation.
+    async fn rotate_if_current(&self, presented: &Presented) -> Result<FirstAttempt, RefreshError> {
+        let inner = &self.inner;
+        let now = self.now();
+        // Without a nonce (the OS generator failed) or a successor (a
+        // generation at the end of its range) there is nothing to try: the
+        // decision then answers exactly as it would have.
+        let Ok(nonce) = new_nonce() else {
+            return Ok(FirstAttempt::Skipped);
+        };
+        let Some(secret) = inner.refresh_keys.successor(presented, &nonce) else {
+            return Ok(FirstAttempt::Skipped);
+        };
+        let rotation = Rotation::new(
+            presented.handle,
+            presented.generation,
+            presented.hash,
+            secret.hash(),
+            nonce,
+            now,
+            inner.config.refresh_idle_ttl,
+        );
+        let failure = match inner.store.rotate_if_current(&rotation).await {
+            Ok(RotateOutcome::Unchanged(record)) => return Ok(FirstAttempt::Found(record, now)),
+            Ok(RotateOutcome::Rotated(next)) if is_rotation_of(&next, &rotation) => {
+                log_debug!(session = %next.handle, generation = next.generation, "refresh token rotated");
+                return Ok(FirstAttempt::Issued(self.issue(&next, &secret, now)));
+            }
+            // Never issue from a record that is not the one asked for.
+            Ok(RotateOutcome::Rotated(_)) => {
+                StoreError::backend("the store reported a rotation other than the one requested")
+            }
+            Err(e) => e,
+        };
+        // The rotation may have been applied with its answer lost. Handing
+        // the client an error would leave it holding a retired token, which
+        // a retry after the grace window (or any retry with grace 0) would
+        // present as theft. Read back to find out.
+        match inner.store.load(&presented.handle).await {
+            Ok(Some(next)) if is_rotation_of(&next, &rotation) => {
+                log_debug!(session = %next.handle, generation = next.generation, "refresh token rotated");
+                Ok(FirstAttempt::Issued(self.issue(&next, &secret, now)))
+            }
+            _ => Err(failure.into()),
+        }
     }
 
     /// Row 4: one compare-and-swap. `None` when another request won it.
@@ -766,6 +835,26 @@ impl<S: SessionStore> SessionManager<S> {
         });
         Ok(tokens)
     }
+}
+
+/// What the one-call attempt at row 4 came to.
+enum FirstAttempt {
+    /// Rotated: the tokens of the new generation.
+    Issued(SessionTokens),
+    /// Not rotated: the record as the store found it, and the time the
+    /// attempt was made at, for the decision.
+    Found(Option<SessionRecord>, OffsetDateTime),
+    /// Not attempted.
+    Skipped,
+}
+
+/// Whether `record` is the result of `rotation`: the session it names, at
+/// the next generation, holding the new hash (which only this request
+/// knows).
+fn is_rotation_of(record: &SessionRecord, rotation: &Rotation) -> bool {
+    record.handle == rotation.handle
+        && Some(record.generation) == rotation.new_generation()
+        && record.current_hash.ct_eq(&rotation.new_hash)
 }
 
 fn new_handle() -> Result<SessionHandle, crate::error::RandomError> {

@@ -9,9 +9,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::error::StoreError;
+
+/// How many times the default [`SessionStore::rotate_if_current`] loads and
+/// swaps again after losing a compare-and-swap to another writer while the
+/// record still matched.
+const DEFAULT_ROTATE_ROUNDS: usize = 8;
 
 /// The identifier of a session: 128 random bits, not secret.
 ///
@@ -230,6 +235,109 @@ impl fmt::Debug for SessionRecord {
     }
 }
 
+/// A request to rotate one session's refresh token, as the core makes it
+/// after opening a genuine refresh token: "if the session is still at the
+/// generation and hash the token names, and not expired, move it to the
+/// next generation".
+///
+/// Stores that implement [`SessionStore::rotate_if_current`] themselves
+/// read its fields; [`applies_to`](Self::applies_to) and
+/// [`apply`](Self::apply) give the exact precondition and result, for
+/// stores that can run Rust inside their atomic step (a transaction, a
+/// lock) and for tests.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Rotation {
+    /// The session to rotate.
+    pub handle: SessionHandle,
+    /// The generation the presented token names: the stored generation
+    /// must equal it.
+    pub expected_generation: u64,
+    /// The hash of the presented secret: the stored `current_hash` must
+    /// equal it.
+    pub expected_hash: TokenHash,
+    /// The hash of the successor's secret: the new `current_hash`.
+    pub new_hash: TokenHash,
+    /// The nonce the successor was derived with: the new `nonce`.
+    pub nonce: RotationNonce,
+    /// The time of the refresh, whole seconds: the new `rotated_at`, and
+    /// the instant at which the record must not be expired.
+    pub now: OffsetDateTime,
+    /// The refresh idle lifetime: the new `refresh_expires_at` is
+    /// `min(now + idle, absolute_expires_at)`.
+    pub idle: Duration,
+}
+
+impl Rotation {
+    /// A rotation request. `now` is truncated to whole seconds, the
+    /// resolution at which stores keep time.
+    pub fn new(
+        handle: SessionHandle,
+        expected_generation: u64,
+        expected_hash: TokenHash,
+        new_hash: TokenHash,
+        nonce: RotationNonce,
+        now: OffsetDateTime,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            handle,
+            expected_generation,
+            expected_hash,
+            new_hash,
+            nonce,
+            now: crate::clock::whole_seconds(now),
+            idle,
+        }
+    }
+
+    /// The generation after the rotation, `None` if it would overflow (the
+    /// rotation can then never apply).
+    pub fn new_generation(&self) -> Option<u64> {
+        self.expected_generation.checked_add(1)
+    }
+
+    /// `now + idle`, `None` past the representable range (the refresh
+    /// expiry is then the absolute expiry).
+    pub fn idle_expiry(&self) -> Option<OffsetDateTime> {
+        self.now.checked_add(self.idle)
+    }
+
+    /// Whether the rotation applies to `record`: same handle, not expired at
+    /// `now` (`now < min(refresh_expires_at, absolute_expires_at)`), stored
+    /// generation and current hash equal to the expected ones.
+    pub fn applies_to(&self, record: &SessionRecord) -> bool {
+        record.handle == self.handle
+            && !record.is_expired(self.now)
+            && record.generation == self.expected_generation
+            && record.current_hash.ct_eq(&self.expected_hash)
+    }
+
+    /// The record after the rotation, or `None` when it does not
+    /// [apply](Self::applies_to) or a counter would overflow.
+    ///
+    /// Exactly: `generation + 1`, `prev_hash := current_hash`,
+    /// `current_hash := new_hash`, `rotated_at := now`, `nonce := nonce`,
+    /// `refresh_expires_at := min(now + idle, absolute_expires_at)`,
+    /// `version + 1`; every other field unchanged.
+    pub fn apply(&self, record: &SessionRecord) -> Option<SessionRecord> {
+        if !self.applies_to(record) {
+            return None;
+        }
+        crate::rotation::rotated(record, self.now, self.idle, self.new_hash, self.nonce)
+    }
+}
+
+/// What [`SessionStore::rotate_if_current`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RotateOutcome {
+    /// The rotation applied; this is the record as now stored.
+    Rotated(SessionRecord),
+    /// The rotation did not apply and nothing was written; this is the
+    /// record as found (`None`: no record with that handle).
+    Unchanged(Option<SessionRecord>),
+}
+
 /// Where sessions live. Implement it for your database, or use a store that
 /// ships with sessionkit.
 ///
@@ -268,6 +376,11 @@ impl fmt::Debug for SessionRecord {
 ///   the user that has not been deleted, match user ids byte for byte (no
 ///   case folding, trimming or normalisation), and cost in proportion to
 ///   that user's sessions, not to the total.
+/// - **One-step rotation (optional).**
+///   [`rotate_if_current`](Self::rotate_if_current) has a default built on
+///   `load` and `compare_and_swap`. A store that overrides it (to refresh in
+///   one round trip) must apply exactly [`Rotation::apply`], atomically, and
+///   move the expiry as a swap would.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new record.
@@ -324,6 +437,59 @@ pub trait SessionStore: Send + Sync + 'static {
     /// # Errors
     /// A backend failure.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Rotates a session's refresh token in one atomic step, if and only if
+    /// the session is still where the presented token says it is.
+    ///
+    /// Atomically: if a record with `rotation.handle` exists, is not
+    /// expired at `rotation.now` (`now < min(refresh_expires_at,
+    /// absolute_expires_at)`), and has `generation ==
+    /// rotation.expected_generation` and `current_hash ==
+    /// rotation.expected_hash`, replace it with exactly
+    /// [`rotation.apply(record)`](Rotation::apply) and return
+    /// [`RotateOutcome::Rotated`] with the new record; otherwise change
+    /// nothing and return [`RotateOutcome::Unchanged`] with the record as
+    /// found (`None` when there is none). The new record moves the store's
+    /// expiry (TTL, index) like a [`compare_and_swap`](Self::compare_and_swap).
+    ///
+    /// This is the refresh's first and, in the common case, only store
+    /// call: the core runs the full rotation decision on an `Unchanged`
+    /// record (grace, theft, expiry), so the record should be as fresh as a
+    /// [`load`](Self::load) at the time of the call. A record read just
+    /// before a concurrent rotation (a snapshot from the start of the
+    /// statement) is acceptable: when it still looks rotatable, the core
+    /// falls back to `load` and `compare_and_swap`.
+    ///
+    /// # Default
+    /// [`load`](Self::load), check, then
+    /// [`compare_and_swap`](Self::compare_and_swap) on the loaded version,
+    /// starting again (a few times at most) when the swap loses to another
+    /// writer while the record still matches: correct for every store that
+    /// keeps the contract, at two round trips. Implement it when the
+    /// backend can check and write in one round trip (a conditional
+    /// `UPDATE ... RETURNING`, a server-side script); the conformance suite
+    /// checks that an implementation behaves exactly as this default does.
+    ///
+    /// # Errors
+    /// A backend failure; the rotation may then have been applied or not
+    /// (the core reads the record back to find out). Never an error for a
+    /// rotation that does not apply: that is `Unchanged`.
+    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        for _ in 0..DEFAULT_ROTATE_ROUNDS {
+            let Some(record) = self.load(&rotation.handle).await? else {
+                return Ok(RotateOutcome::Unchanged(None));
+            };
+            let Some(next) = rotation.apply(&record) else {
+                return Ok(RotateOutcome::Unchanged(Some(record)));
+            };
+            if self.compare_and_swap(record.version, &next).await? {
+                return Ok(RotateOutcome::Rotated(next));
+            }
+        }
+        Err(StoreError::backend(
+            "compare-and-swap kept failing: the store does not keep its contract",
+        ))
+    }
 }
 
 #[async_trait::async_trait]
@@ -357,6 +523,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         (**self).purge_expired(now).await
     }
+    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        (**self).rotate_if_current(rotation).await
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +540,113 @@ mod tests {
         assert_eq!(text.parse::<SessionHandle>(), Ok(h));
         assert!("short".parse::<SessionHandle>().is_err());
         assert!("!!!!!!!!!!!!!!!!!!!!!!".parse::<SessionHandle>().is_err());
+    }
+
+    /// SEC: the one-step rotation, as the default implementation runs it
+    /// over the memory store, rotates exactly when the pure decision says
+    /// `Rotate`, and writes exactly the record `rotation::rotated` makes.
+    #[cfg(feature = "memory-store")]
+    mod rotate_if_current_matches_the_decision {
+        #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        use super::*;
+        use crate::MemoryStore;
+        use crate::rotation::{Decision, PresentedToken, decide, rotated};
+
+        const T0: i64 = 1_900_000_000;
+
+        fn at(offset: i64) -> OffsetDateTime {
+            OffsetDateTime::from_unix_timestamp(T0 + offset).unwrap()
+        }
+
+        fn hash(n: u8) -> TokenHash {
+            TokenHash::from_bytes([n; 32])
+        }
+
+        prop_compose! {
+            /// Small values, so that matches, near misses and expiry
+            /// instants are all common.
+            fn record()(
+                generation in 0u64..4,
+                current in 0u8..4,
+                prev in proptest::option::of(0u8..4),
+                rotated_at in proptest::option::of(-20i64..20),
+                refresh in -5i64..40,
+                absolute in -5i64..40,
+                version in 1u64..5,
+            ) -> SessionRecord {
+                SessionRecord {
+                    handle: SessionHandle::from_bytes([9; 16]),
+                    user_id: "u".into(),
+                    created_at: at(-100),
+                    auth_time: at(-100),
+                    absolute_expires_at: at(absolute),
+                    refresh_expires_at: at(refresh),
+                    generation,
+                    current_hash: hash(current),
+                    prev_hash: prev.map(hash),
+                    rotated_at: rotated_at.map(at),
+                    nonce: RotationNonce::from_bytes([1; 32]),
+                    access_claims: Map::new(),
+                    session_data: Value::Null,
+                    version,
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn never_rotates_what_the_decision_would_not(
+                stored in proptest::option::of(record()),
+                generation in 0u64..6,
+                presented in 0u8..4,
+                now in -10i64..45,
+                idle in 1i64..60,
+                grace in 0i64..15,
+            ) {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let store = MemoryStore::new();
+                if let Some(r) = &stored {
+                    rt.block_on(store.insert(r)).unwrap();
+                }
+                let presented_hash = hash(presented);
+                let now = at(now);
+                let idle = Duration::seconds(idle);
+                let new_hash = hash(200);
+                let nonce = RotationNonce::from_bytes([2; 32]);
+                let rotation = Rotation::new(
+                    SessionHandle::from_bytes([9; 16]),
+                    generation,
+                    presented_hash,
+                    new_hash,
+                    nonce,
+                    now,
+                    idle,
+                );
+                let token = PresentedToken { generation, hash: &presented_hash };
+                let decision = decide(stored.as_ref(), token, now, Duration::seconds(grace));
+                let outcome = rt.block_on(store.rotate_if_current(&rotation)).unwrap();
+                let after = rt.block_on(store.load(&rotation.handle)).unwrap();
+                match outcome {
+                    RotateOutcome::Rotated(next) => {
+                        prop_assert_eq!(decision, Decision::Rotate);
+                        let expected = rotated(stored.as_ref().unwrap(), now, idle, new_hash, nonce);
+                        prop_assert_eq!(Some(&next), expected.as_ref());
+                        prop_assert_eq!(after, Some(next));
+                    }
+                    RotateOutcome::Unchanged(found) => {
+                        prop_assert_ne!(decision, Decision::Rotate);
+                        prop_assert_eq!(&found, &stored);
+                        prop_assert_eq!(after, stored);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

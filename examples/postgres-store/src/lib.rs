@@ -35,6 +35,16 @@
 //! - Every method is one SQL statement; compare-and-swap is one
 //!   `UPDATE ... WHERE handle = $1 AND version = $2`, so concurrent
 //!   refreshes across any number of processes have exactly one winner.
+//! - [`rotate_if_current`](sessionkit::SessionStore::rotate_if_current) is
+//!   one statement too, so a refresh is one round trip: an
+//!   `UPDATE ... WHERE handle = $1 AND generation = $2 AND current_hash = $3
+//!   AND expires_at > $now RETURNING ...` in a CTE, with a `UNION ALL` that
+//!   returns the row as found when the update did not apply. Under READ
+//!   COMMITTED that row comes from the statement's snapshot, so after losing
+//!   a race it may be the row from before the concurrent rotation; the core
+//!   then sees a record that still looks current and falls back to `load`
+//!   and compare-and-swap, which settle it. `expires_at` is a generated
+//!   column and follows the new refresh expiry.
 //!   Purging deletes in batches of 1000 rows, each its own statement.
 //! - Every operation is bounded ([`PostgresStoreBuilder::timeout`], 5 s by
 //!   default) and fails with [`StoreError::Timeout`](sessionkit::StoreError)

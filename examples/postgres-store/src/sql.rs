@@ -91,6 +91,7 @@ pub(crate) struct Statements {
     pub(crate) insert: Arc<str>,
     pub(crate) load: Arc<str>,
     pub(crate) compare_and_swap: Arc<str>,
+    pub(crate) rotate_if_current: Arc<str>,
     pub(crate) delete: Arc<str>,
     pub(crate) list_by_user: Arc<str>,
     pub(crate) delete_by_user: Arc<str>,
@@ -121,6 +122,33 @@ impl Statements {
             load: format!("SELECT {SELECT_COLUMNS} FROM {t} WHERE handle = $1").into(),
             compare_and_swap: format!("UPDATE {t} SET {set} WHERE handle = $1 AND version = $15")
                 .into(),
+            // $1 handle, $2 expected generation, $3 expected hash, $4 new
+            // hash, $5 now, $6 nonce, $7 now + idle (NULL when out of
+            // range: LEAST ignores it). Every right-hand side reads the old
+            // row, so `prev_hash = current_hash` keeps the hash being
+            // retired; `expires_at` is generated and follows. The row comes
+            // back with `true` when rotated; otherwise the row as found,
+            // with `false`, from the statement's snapshot (under READ
+            // COMMITTED a concurrent rotation that made the UPDATE miss may
+            // not be visible there; the core then falls back to load and
+            // compare-and-swap).
+            rotate_if_current: format!(
+                "WITH rotated AS (\
+                     UPDATE {t} SET generation = generation + 1, \
+                         prev_hash = current_hash, current_hash = $4, \
+                         rotated_at = to_timestamp($5::int8), nonce = $6, \
+                         refresh_expires_at = LEAST(to_timestamp($7::int8), absolute_expires_at), \
+                         version = version + 1 \
+                     WHERE handle = $1 AND generation = $2 AND current_hash = $3 \
+                         AND expires_at > to_timestamp($5::int8) \
+                     RETURNING {SELECT_COLUMNS}\
+                 ) \
+                 SELECT *, true FROM rotated \
+                 UNION ALL \
+                 SELECT {SELECT_COLUMNS}, false FROM {t} \
+                 WHERE handle = $1 AND NOT EXISTS (SELECT 1 FROM rotated)"
+            )
+            .into(),
             delete: format!("DELETE FROM {t} WHERE handle = $1").into(),
             list_by_user: format!("SELECT {SELECT_COLUMNS} FROM {t} WHERE user_id = $1").into(),
             delete_by_user: format!(

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sessionkit::{
-    ConfigError, RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError, TokenHash,
+    ConfigError, RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord,
+    SessionStore, StoreError, TokenHash,
 };
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
@@ -394,7 +395,41 @@ impl SessionStore for PostgresStore {
             }
         }
     }
+
+    /// One statement: a conditional `UPDATE ... RETURNING` that also
+    /// returns the row as found when it does not apply, so a refresh is one
+    /// round trip.
+    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let Ok(expected) = i64::try_from(rotation.expected_generation) else {
+            // No stored generation is that large: the rotation cannot apply.
+            return Ok(RotateOutcome::Unchanged(self.load(&rotation.handle).await?));
+        };
+        let q = self
+            .query(&self.sql.rotate_if_current)
+            .bind(rotation.handle.as_bytes().as_slice())
+            .bind(expected)
+            .bind(rotation.expected_hash.as_bytes().as_slice())
+            .bind(rotation.new_hash.as_bytes().as_slice())
+            .bind(rotation.now.unix_timestamp())
+            .bind(rotation.nonce.as_bytes().as_slice())
+            .bind(rotation.idle_expiry().map(OffsetDateTime::unix_timestamp));
+        let row = self.bounded(q.fetch_optional(&self.pool)).await?;
+        let Some(row) = row else {
+            return Ok(RotateOutcome::Unchanged(None));
+        };
+        let record = decode_record(&row)?;
+        let rotated: bool = row.try_get(ROTATED_COLUMN).map_err(map_error)?;
+        Ok(if rotated {
+            RotateOutcome::Rotated(record)
+        } else {
+            RotateOutcome::Unchanged(Some(record))
+        })
+    }
 }
+
+/// The column after the record's in the `rotate_if_current` statement: whether
+/// the row was rotated.
+const ROTATED_COLUMN: usize = 14;
 
 /// Binds `$1..$14` in the order of the statements' column list.
 fn bind_record(

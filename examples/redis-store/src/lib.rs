@@ -28,22 +28,43 @@
 //!
 //! | key | type | content |
 //! |-----|------|---------|
-//! | `p:s:{handle}` | hash | `v` version, `e` expiry (unix s), `u` user key, `d` record as JSON; expires (`PEXPIREAT`) at the session's expiry |
+//! | `p:s:{handle}` | hash | the session (fields below); expires (`PEXPIREAT`) at the session's expiry |
 //! | `p:u:{hex(user_id)}` | set | the user's handles; expires with the user's longest-lived session |
 //! | `p:exp` | sorted set | `handle ++ user key`, scored by expiry: what `purge_expired` scans |
 //!
 //! The handle's text is base64url and the user id is hex-encoded, so no user
 //! id can contain `:`, `*` or a hash tag, or be a prefix of another's key.
-//! The version and expiry sit beside the JSON so the scripts never parse it.
+//!
+//! The session hash keeps what a rotation changes or checks in fields of
+//! its own, and the rest as JSON, so that the scripts never parse JSON
+//! (Lua's JSON would round large or precise numbers in session data):
+//!
+//! | field | content |
+//! |-------|---------|
+//! | `d` | JSON of what no rotation changes: handle, user id, `created_at`, `auth_time` (unix s), access claims, session data |
+//! | `u` | the key of the user's set |
+//! | `g` | generation (decimal) |
+//! | `ch`, `ph` | current and previous refresh-secret hash (base64url; `ph` empty at generation 0) |
+//! | `ra` | rotated at (unix s; empty before the first rotation) |
+//! | `n` | rotation nonce (base64url) |
+//! | `re`, `ae` | refresh (idle) and absolute expiry (unix s) |
+//! | `v` | compare-and-swap version (decimal) |
+//! | `e` | expiry, the earlier of `re` and `ae` (unix s) |
 //!
 //! # Atomicity and round trips
 //!
 //! Each [`SessionStore`](sessionkit::SessionStore) method is one round trip
-//! and one atomic step: `load` is one `HGET`; the others are Lua scripts
+//! and one atomic step: `load` is one `HMGET`; the others are Lua scripts
 //! (`EVALSHA`, falling back to loading the script after a `NOSCRIPT`, e.g.
 //! after a server restart). `compare_and_swap` checks the version and
 //! replaces the record, its TTL and its index entry in one script, so two
 //! callers, in any processes, can never both win one version.
+//! [`rotate_if_current`](sessionkit::SessionStore::rotate_if_current) checks
+//! the generation, the current hash and the expiry, rotates, moves the TTLs
+//! and the index entry, and returns the record, all in one script: a
+//! refresh with a current token is one round trip. It compares the stored
+//! hash with `==`, not in constant time; only tokens whose MAC the core has
+//! already verified reach it.
 //! `purge_expired` runs in batches of 500 index entries (one round trip per
 //! batch) so that no script blocks the server for long.
 //!
@@ -67,14 +88,16 @@
 //!
 //! # Limits
 //!
-//! A serialized record over [`DEFAULT_MAX_RECORD_BYTES`] (64 KiB,
+//! A record whose JSON part (`d`) is over [`DEFAULT_MAX_RECORD_BYTES`] (64 KiB,
 //! configurable with [`RedisStoreBuilder::max_record_bytes`]) is refused with
 //! [`StoreError::InvalidData`](sessionkit::StoreError::InvalidData) before
 //! anything is sent. Every operation is bounded by a timeout
 //! ([`DEFAULT_TIMEOUT`], 5 s) and fails with
 //! [`StoreError::Timeout`](sessionkit::StoreError::Timeout) when it runs
 //! out; the operation may or may not have been applied then, which the core
-//! tolerates. A refused, dropped or failing connection is
+//! tolerates. A version past `i64::MAX` cannot be incremented by `HINCRBY`:
+//! a rotation of such a record fails with a backend error, writing nothing.
+//! A refused, dropped or failing connection is
 //! [`StoreError::Backend`](sessionkit::StoreError::Backend); the
 //! [`ConnectionManager`](redis::aio::ConnectionManager) reconnects in the
 //! background, so the next operation can succeed.
@@ -91,7 +114,8 @@
 //!   `load` touches a session hash, a user set and the expiry index, which
 //!   hash to different slots; `list_by_user`, `delete_by_user` and
 //!   `purge_expired` also reach session keys they discover inside Lua (they
-//!   cannot be declared in advance).
+//!   cannot be declared in advance), and `rotate_if_current` reaches the
+//!   user set through the session's `u` field.
 //! - **Single slot, no sharding.** A prefix in braces,
 //!   `RedisStore::builder().prefix("{sessionkit}")`, makes every key share
 //!   one hash tag, so one slot: each script stays one atomic step (the keys
@@ -101,8 +125,9 @@
 //! - **Sharded.** `load` knows only the handle, so a session key can carry
 //!   no user hash tag, and a user's set and sessions land in different
 //!   slots; they cannot be updated atomically together. What must stay
-//!   atomic is `compare_and_swap`, and it can be single-key: the hash keeps
-//!   `e` beside `v`, so the expiry index can be repaired lazily (the purge
+//!   atomic is `compare_and_swap` and `rotate_if_current`, and both can be
+//!   single-key: the hash keeps `e` beside `v`, so the expiry index (and
+//!   the user set's TTL) can be repaired lazily (the purge
 //!   already re-scores entries that lag) instead of being written in the
 //!   same script. `insert` would become two steps, `SADD` to the user set
 //!   first and then a create-if-absent of the session, so that a crash in

@@ -5,13 +5,20 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError, ScriptInvocation};
-use sessionkit::{SessionHandle, SessionRecord, SessionStore, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sessionkit::{
+    RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError,
+    TokenHash,
+};
 use time::OffsetDateTime;
 
 use crate::keys::{Keys, index_member};
-use crate::scripts;
+use crate::scripts::{self, RECORD_FIELDS};
 
 /// The key prefix used unless another is configured: `sessionkit`.
 pub const DEFAULT_PREFIX: &str = "sessionkit";
@@ -25,8 +32,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The largest serialized record accepted, unless configured otherwise:
-/// 64 KiB. Larger records are refused with [`StoreError::InvalidData`]
-/// before anything is sent.
+/// 64 KiB. Records whose JSON part (everything but the rotation fields:
+/// ids, times, claims, session data) is larger are refused with
+/// [`StoreError::InvalidData`] before anything is sent.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// How many expiry-index entries one purge script examines before it hands
@@ -126,16 +134,51 @@ impl RedisStore {
             .await
     }
 
-    /// The record as JSON, refused when over the size limit.
-    fn encode(&self, record: &SessionRecord) -> Result<String, StoreError> {
-        let json = serde_json::to_string(record).map_err(StoreError::invalid_data)?;
+    /// The record as the session hash's field/value pairs (all but `u`),
+    /// refused when its JSON part is over the size limit.
+    fn encode(&self, record: &SessionRecord) -> Result<[(&'static str, String); 10], StoreError> {
+        let body = Body {
+            handle: record.handle,
+            user_id: std::borrow::Cow::Borrowed(&record.user_id),
+            created_at: record.created_at.unix_timestamp(),
+            auth_time: record.auth_time.unix_timestamp(),
+            access_claims: std::borrow::Cow::Borrowed(&record.access_claims),
+            session_data: std::borrow::Cow::Borrowed(&record.session_data),
+        };
+        let json = serde_json::to_string(&body).map_err(StoreError::invalid_data)?;
         if json.len() > self.max_record_bytes {
             return Err(StoreError::invalid_data(RecordTooLarge {
                 size: json.len(),
                 max: self.max_record_bytes,
             }));
         }
-        Ok(json)
+        Ok([
+            ("g", record.generation.to_string()),
+            ("ch", encode_bytes(record.current_hash.as_bytes())),
+            (
+                "ph",
+                record
+                    .prev_hash
+                    .map(|h| encode_bytes(h.as_bytes()))
+                    .unwrap_or_default(),
+            ),
+            (
+                "ra",
+                record
+                    .rotated_at
+                    .map(|t| t.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("n", encode_bytes(record.nonce.as_bytes())),
+            ("re", record.refresh_expires_at.unix_timestamp().to_string()),
+            (
+                "ae",
+                record.absolute_expires_at.unix_timestamp().to_string(),
+            ),
+            ("v", record.version.to_string()),
+            ("e", record.expires_at().unix_timestamp().to_string()),
+            ("d", json),
+        ])
     }
 }
 
@@ -249,7 +292,7 @@ impl Default for RedisStoreBuilder {
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let json = self.encode(record)?;
+        let fields = self.encode(record)?;
         let (secs, millis) = expiry(record);
         let session = self.keys.session(&record.handle);
         let user = self.keys.user(&record.user_id);
@@ -258,12 +301,13 @@ impl SessionStore for RedisStore {
         call.key(&session)
             .key(&user)
             .key(self.keys.expiry_index())
-            .arg(record.version.to_string())
             .arg(secs)
             .arg(millis)
-            .arg(json)
             .arg(record.handle.to_string())
             .arg(member);
+        for (name, value) in fields {
+            call.arg(name).arg(value);
+        }
         match self.invoke::<i64>(&call).await? {
             1 => Ok(()),
             _ => Err(StoreError::AlreadyExists),
@@ -272,25 +316,19 @@ impl SessionStore for RedisStore {
 
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
         let key = self.keys.session(handle);
-        let json: Option<String> = self
+        let values: Vec<Option<String>> = self
             .run(|mut conn| async move {
-                redis::cmd("HGET")
+                redis::cmd("HMGET")
                     .arg(&key)
-                    .arg("d")
+                    .arg(&RECORD_FIELDS[..])
                     .query_async(&mut conn)
                     .await
             })
             .await?;
-        let Some(json) = json else {
+        if values.iter().all(Option::is_none) {
             return Ok(None);
-        };
-        let record = decode(&json)?;
-        if record.handle != *handle {
-            return Err(StoreError::backend(CorruptRecord(
-                "record under another handle's key",
-            )));
         }
-        Ok(Some(record))
+        assemble_for(&values, handle).map(Some)
     }
 
     async fn compare_and_swap(
@@ -298,7 +336,7 @@ impl SessionStore for RedisStore {
         expected_version: u64,
         record: &SessionRecord,
     ) -> Result<bool, StoreError> {
-        let json = self.encode(record)?;
+        let fields = self.encode(record)?;
         let (secs, millis) = expiry(record);
         let session = self.keys.session(&record.handle);
         let user = self.keys.user(&record.user_id);
@@ -308,11 +346,12 @@ impl SessionStore for RedisStore {
             .key(&user)
             .key(self.keys.expiry_index())
             .arg(expected_version.to_string())
-            .arg(record.version.to_string())
             .arg(secs)
             .arg(millis)
-            .arg(json)
             .arg(member);
+        for (name, value) in fields {
+            call.arg(name).arg(value);
+        }
         match self.invoke::<i64>(&call).await? {
             1 => Ok(true),
             0 => Ok(false),
@@ -337,8 +376,14 @@ impl SessionStore for RedisStore {
         call.key(self.keys.user(user_id))
             .key(self.keys.expiry_index())
             .arg(self.keys.session_prefix());
-        let found: Vec<String> = self.invoke(&call).await?;
-        found.iter().map(|json| decode(json)).collect()
+        let found: Vec<Option<String>> = self.invoke(&call).await?;
+        let chunks = found.chunks_exact(RECORD_FIELDS.len());
+        if !chunks.remainder().is_empty() {
+            return Err(StoreError::backend(CorruptRecord(
+                "a listing that is not whole records",
+            )));
+        }
+        chunks.map(assemble).collect()
     }
 
     async fn delete_by_user(
@@ -370,6 +415,45 @@ impl SessionStore for RedisStore {
             }
         }
     }
+
+    /// One `EVALSHA`: the check and the rotation run in one script, which
+    /// returns the record (rotated, or as found), so a refresh is one round
+    /// trip.
+    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let Some(new_generation) = rotation.new_generation() else {
+            // No generation follows: the rotation can never apply.
+            return Ok(RotateOutcome::Unchanged(self.load(&rotation.handle).await?));
+        };
+        let mut call = scripts::ROTATE_IF_CURRENT.prepare_invoke();
+        call.key(self.keys.session(&rotation.handle))
+            .key(self.keys.expiry_index())
+            .arg(rotation.handle.to_string())
+            .arg(rotation.expected_generation.to_string())
+            .arg(encode_bytes(rotation.expected_hash.as_bytes()))
+            .arg(new_generation.to_string())
+            .arg(encode_bytes(rotation.new_hash.as_bytes()))
+            .arg(rotation.now.unix_timestamp().to_string())
+            .arg(
+                rotation
+                    .idle_expiry()
+                    .map(|t| t.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(encode_bytes(rotation.nonce.as_bytes()));
+        let reply: Vec<Option<String>> = self.invoke(&call).await?;
+        match reply.split_first() {
+            Some((Some(status), values)) if status == "1" => Ok(RotateOutcome::Rotated(
+                assemble_for(values, &rotation.handle)?,
+            )),
+            Some((Some(status), [])) if status == "0" => Ok(RotateOutcome::Unchanged(None)),
+            Some((Some(status), values)) if status == "0" => Ok(RotateOutcome::Unchanged(Some(
+                assemble_for(values, &rotation.handle)?,
+            ))),
+            _ => Err(StoreError::backend(CorruptRecord(
+                "unexpected reply from the rotation script",
+            ))),
+        }
+    }
 }
 
 /// The record's expiry as unix seconds (for the index and the scripts) and
@@ -379,8 +463,94 @@ fn expiry(record: &SessionRecord) -> (i64, i64) {
     (secs, secs.saturating_mul(1000))
 }
 
-fn decode(json: &str) -> Result<SessionRecord, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::backend(CorruptRecord(e.to_string())))
+/// The part of a record no rotation changes, stored as JSON in `d`; the
+/// rest has a hash field each (see [`crate::scripts`]).
+#[derive(Deserialize, Serialize)]
+struct Body<'a> {
+    handle: SessionHandle,
+    user_id: std::borrow::Cow<'a, str>,
+    created_at: i64,
+    auth_time: i64,
+    access_claims: std::borrow::Cow<'a, Map<String, Value>>,
+    session_data: std::borrow::Cow<'a, Value>,
+}
+
+fn encode_bytes(bytes: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn corrupt(what: &'static str) -> StoreError {
+    StoreError::backend(CorruptRecord(what))
+}
+
+/// [`assemble`], checking that the record is the one under `handle`'s key.
+fn assemble_for(
+    values: &[Option<String>],
+    handle: &SessionHandle,
+) -> Result<SessionRecord, StoreError> {
+    let record = assemble(values)?;
+    if record.handle != *handle {
+        return Err(corrupt("record under another handle's key"));
+    }
+    Ok(record)
+}
+
+/// A record from the values of [`RECORD_FIELDS`], in that order.
+fn assemble(values: &[Option<String>]) -> Result<SessionRecord, StoreError> {
+    let [g, ch, ph, ra, n, re, ae, v, d] = values else {
+        return Err(corrupt("wrong number of session fields"));
+    };
+    let body: Body<'static> = serde_json::from_str(field(d, "missing d")?)
+        .map_err(|e| StoreError::backend(CorruptRecord(e.to_string())))?;
+    Ok(SessionRecord {
+        handle: body.handle,
+        user_id: body.user_id.into_owned(),
+        created_at: timestamp(body.created_at)?,
+        auth_time: timestamp(body.auth_time)?,
+        absolute_expires_at: timestamp(number(field(ae, "missing ae")?)?)?,
+        refresh_expires_at: timestamp(number(field(re, "missing re")?)?)?,
+        generation: number(field(g, "missing g")?)?,
+        current_hash: hash(field(ch, "missing ch")?)?,
+        prev_hash: optional(field(ph, "missing ph")?).map(hash).transpose()?,
+        rotated_at: optional(field(ra, "missing ra")?)
+            .map(|t| number(t).and_then(timestamp))
+            .transpose()?,
+        nonce: RotationNonce::from_bytes(bytes32(field(n, "missing n")?)?),
+        access_claims: body.access_claims.into_owned(),
+        session_data: body.session_data.into_owned(),
+        version: number(field(v, "missing v")?)?,
+    })
+}
+
+/// A field's value, which must be present.
+fn field<'a>(value: &'a Option<String>, missing: &'static str) -> Result<&'a str, StoreError> {
+    value.as_deref().ok_or_else(|| corrupt(missing))
+}
+
+/// An optional value: stored as the empty string when absent.
+fn optional(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| corrupt("a session field is not a number"))
+}
+
+fn timestamp(unix: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(unix).map_err(|_| corrupt("timestamp out of range"))
+}
+
+fn bytes32(text: &str) -> Result<[u8; 32], StoreError> {
+    let mut out = [0u8; 32];
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+        Ok(32) => Ok(out),
+        _ => Err(corrupt("a hash or nonce is not 32 bytes of base64url")),
+    }
+}
+
+fn hash(text: &str) -> Result<TokenHash, StoreError> {
+    bytes32(text).map(TokenHash::from_bytes)
 }
 
 /// Timeouts are [`StoreError::Timeout`]; every other failure (refused or

@@ -14,11 +14,14 @@ mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::collections::HashMap;
+
 use redis::AsyncCommands as _;
+use serde_json::json;
 use sessionkit::testing::{
     Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
 };
-use sessionkit::{SessionStore, StoreError};
+use sessionkit::{RotateOutcome, Rotation, RotationNonce, SessionStore, StoreError, TokenHash};
 use sessionkit_redis::RedisStore;
 use time::{Duration, OffsetDateTime};
 
@@ -116,6 +119,105 @@ async fn session_and_user_keys_expire_with_the_session() {
     store.insert(&r).await.expect("insert");
     let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
     assert_eq!(at, moved);
+}
+
+#[tokio::test]
+async fn rotation_rewrites_only_its_fields_and_moves_every_expiry() {
+    let Some((store, _cleanup)) = common::store_or_skip("rotate").await else {
+        return;
+    };
+    let mut conn = store.connection();
+    let mut r = sample_record("rotate-user");
+    // What Lua's JSON would round: the script must never re-encode `d`.
+    r.session_data = json!({
+        "big": 12_345_678_901_234_567_890u64,
+        "neg": -9_007_199_254_740_993i64,
+        "f": 0.1,
+    });
+    store.insert(&r).await.expect("insert");
+    let session_key = format!("{}:s:{}", store.prefix(), r.handle);
+    let user_key = format!("{}:u:{}", store.prefix(), hex("rotate-user"));
+    let index = format!("{}:exp", store.prefix());
+    let json_before: String = conn.hget(&session_key, "d").await.expect("HGET");
+
+    let rotation = Rotation::new(
+        r.handle,
+        r.generation,
+        r.current_hash,
+        TokenHash::from_bytes([7; 32]),
+        RotationNonce::from_bytes([8; 32]),
+        r.created_at + Duration::seconds(60),
+        Duration::days(10),
+    );
+    let RotateOutcome::Rotated(next) = store.rotate_if_current(&rotation).await.expect("rotate")
+    else {
+        panic!("a matching rotation must apply");
+    };
+    assert_eq!(next.session_data, r.session_data, "numbers survive exactly");
+    let json_after: String = conn.hget(&session_key, "d").await.expect("HGET");
+    assert_eq!(json_before, json_after, "the JSON part is not rewritten");
+
+    let fields: HashMap<String, String> = conn.hgetall(&session_key).await.expect("HGETALL");
+    let expiry = next.expires_at().unix_timestamp();
+    assert!(expiry > r.expires_at().unix_timestamp(), "the expiry slid");
+    assert_eq!(fields["g"], (r.generation + 1).to_string());
+    assert_eq!(fields["v"], "2");
+    assert_eq!(fields["re"], expiry.to_string());
+    assert_eq!(fields["e"], expiry.to_string());
+    assert_eq!(
+        fields["ra"],
+        rotation.now.unix_timestamp().to_string(),
+        "rotated_at is now"
+    );
+    let at: i64 = conn.pexpire_time(&session_key).await.expect("PEXPIRETIME");
+    assert_eq!(at, expiry * 1000, "the session key's TTL moves");
+    let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
+    assert_eq!(at, expiry * 1000, "the user set's TTL moves");
+    let member = format!("{}{user_key}", r.handle);
+    let score: Option<f64> = conn.zscore(&index, &member).await.expect("ZSCORE");
+    assert_eq!(score, Some(expiry as f64), "the expiry index moves");
+    assert_eq!(store.load(&r.handle).await.expect("load"), Some(next));
+}
+
+#[tokio::test]
+async fn rotation_counts_versions_exactly_beyond_a_doubles_range() {
+    let Some((store, _cleanup)) = common::store_or_skip("rotate-version").await else {
+        return;
+    };
+    let rotation_of = |r: &sessionkit::SessionRecord| {
+        Rotation::new(
+            r.handle,
+            r.generation,
+            r.current_hash,
+            TokenHash::from_bytes([7; 32]),
+            RotationNonce::from_bytes([8; 32]),
+            r.created_at + Duration::seconds(60),
+            Duration::days(1),
+        )
+    };
+    for version in [
+        999_999_999_999_999u64,
+        1_000_000_000_000_000,
+        9_007_199_254_740_993,
+        i64::MAX.unsigned_abs() - 1,
+    ] {
+        let mut r = sample_record("version-user");
+        r.version = version;
+        store.insert(&r).await.expect("insert");
+        match store.rotate_if_current(&rotation_of(&r)).await {
+            Ok(RotateOutcome::Rotated(next)) => {
+                assert_eq!(next.version, version + 1, "from {version}");
+                assert_eq!(store.load(&r.handle).await.expect("load"), Some(next));
+            }
+            other => panic!("rotation from version {version}: {other:?}"),
+        }
+    }
+    // Past i64::MAX, HINCRBY refuses: an error, and nothing written.
+    let mut r = sample_record("version-user");
+    r.version = i64::MAX.unsigned_abs();
+    store.insert(&r).await.expect("insert");
+    assert!(store.rotate_if_current(&rotation_of(&r)).await.is_err());
+    assert_eq!(store.load(&r.handle).await.expect("load"), Some(r));
 }
 
 #[tokio::test]
