@@ -2,6 +2,7 @@
 //! trait, as any third-party store would be.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
@@ -9,37 +10,63 @@ use time::OffsetDateTime;
 // Only the crate's public API, as an external store would.
 use crate::{RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError, TokenHash};
 
-/// How many independently locked shards sessions are spread over, by handle:
-/// enough that two threads rarely meet on one lock.
+/// How many independently locked shards sessions are spread over (by
+/// handle), and the user index (by user id): enough that two threads rarely
+/// meet on one lock.
 const SHARDS: usize = 32;
+
+/// `rotated_at` of a session that never rotated. Unix times of an
+/// `OffsetDateTime` are far from `i64::MIN`.
+const NEVER: i64 = i64::MIN;
 
 /// Sessions kept in memory, with a per-user index.
 ///
 /// Suitable for tests, demos and single-process deployments: sessions are
 /// lost when the process exits and are not shared between processes.
-/// Sessions are spread over 32 shards by handle, each with its own lock, so
-/// concurrent requests for different sessions rarely wait for each other.
-/// Operations on one session take one short lock; operations on a user's
-/// sessions and [`SessionStore::purge_expired`] take every shard's lock, in
-/// order, so each is still one atomic step. No lock is held across an
-/// `.await`. Call [`SessionStore::purge_expired`] periodically to reclaim
-/// memory.
+///
+/// Sessions are spread over 32 shards by handle and the per-user index over
+/// 32 shards by user id, each shard with its own lock, so concurrent
+/// requests for different sessions rarely wait for each other, and listing
+/// or revoking a user's sessions touches that user's index shard and the
+/// shards holding that user's sessions, whatever the total.
+///
+/// Every operation is one atomic step. Locks are only ever taken in one
+/// order, so no two operations can deadlock: first at most one user-index
+/// shard (all of them, in index order, for
+/// [`SessionStore::purge_expired`]), then session shards in index order.
+/// Operations on one session take its session shard only; `insert` takes
+/// the user's index shard, then the session's shard; `delete` looks the
+/// session's user up under the session shard, lets it go, then takes the
+/// user's index shard and the session shard again and checks the session is
+/// still that user's. A listing or a user-wide delete holds the user's index
+/// shard, then locks together every session shard that holds one of the
+/// user's sessions. No lock is held across an `.await`. Call
+/// [`SessionStore::purge_expired`] periodically to reclaim memory.
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: [Mutex<Shard>; SHARDS],
+    users: [Mutex<UserShard>; SHARDS],
+    sessions: [Mutex<SessionShard>; SHARDS],
+    /// Picks a user's index shard; keyed per store, as user ids may be
+    /// chosen by users.
+    user_hasher: RandomState,
 }
 
-/// One shard: its sessions, and for each user the handles of that user's
-/// sessions held in this shard.
+/// One shard of the per-user index: the handles of each user's sessions,
+/// under the user id that the records share.
 #[derive(Debug, Default)]
-struct Shard {
-    sessions: HashMap<SessionHandle, Box<Compact>>,
+struct UserShard {
     by_user: HashMap<Arc<str>, Vec<SessionHandle>>,
 }
 
+/// One shard of the sessions, by handle.
+#[derive(Debug, Default)]
+struct SessionShard {
+    records: HashMap<SessionHandle, Box<Compact>>,
+}
+
 /// A [`SessionRecord`] as kept here: timestamps as Unix seconds (the
-/// contract's resolution), the user id shared with the shard's index, and
-/// the custom claims and data only when there are any.
+/// contract's resolution), the user id shared with the user index, and the
+/// custom claims and data only when there are any.
 #[derive(Debug)]
 struct Compact {
     user_id: Arc<str>,
@@ -47,7 +74,8 @@ struct Compact {
     auth_time: i64,
     absolute_expires_at: i64,
     refresh_expires_at: i64,
-    rotated_at: Option<i64>,
+    /// [`NEVER`] for none.
+    rotated_at: i64,
     generation: u64,
     version: u64,
     current_hash: [u8; 32],
@@ -63,10 +91,15 @@ struct Extra {
     session_data: serde_json::Value,
 }
 
+/// Session shards locked together for a multi-session operation, by index.
+type Locked<'a> = [Option<MutexGuard<'a, SessionShard>>; SHARDS];
+
 impl Default for MemoryStore {
     fn default() -> Self {
         Self {
-            shards: std::array::from_fn(|_| Mutex::default()),
+            users: std::array::from_fn(|_| Mutex::default()),
+            sessions: std::array::from_fn(|_| Mutex::default()),
+            user_hasher: RandomState::new(),
         }
     }
 }
@@ -79,7 +112,7 @@ impl MemoryStore {
 
     /// How many records are held, expired ones included.
     pub fn len(&self) -> usize {
-        self.lock_all().iter().map(|s| s.sessions.len()).sum()
+        self.sessions.iter().map(|s| lock(s).records.len()).sum()
     }
 
     /// Whether no record is held.
@@ -87,65 +120,97 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "a handle has 16 bytes and the index is taken modulo the shard count"
-    )]
-    fn shard(&self, handle: &SessionHandle) -> MutexGuard<'_, Shard> {
-        // Handles are uniformly random: their first byte spreads them evenly.
-        lock(&self.shards[usize::from(handle.as_bytes()[0]) % SHARDS])
+    /// The session shard of a handle, locked.
+    fn session_shard(&self, handle: &SessionHandle) -> MutexGuard<'_, SessionShard> {
+        lock_at(&self.sessions, session_index(handle))
     }
 
-    /// Every shard, locked in index order (the only order two locks are ever
-    /// taken in, so no deadlock).
-    fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
-        self.shards.iter().map(lock).collect()
+    /// The user-index shard of a user id, locked.
+    fn user_shard(&self, user_id: &str) -> MutexGuard<'_, UserShard> {
+        lock_at(&self.users, self.user_index(user_id))
+    }
+
+    fn user_index(&self, user_id: &str) -> usize {
+        // The remainder is below `SHARDS`, so the cast loses nothing.
+        (self.user_hasher.hash_one(user_id) % SHARDS as u64) as usize
+    }
+
+    /// The session shards holding `handles`, locked together in index
+    /// order.
+    fn lock_sessions_of<'a>(&self, handles: impl Iterator<Item = &'a SessionHandle>) -> Locked<'_> {
+        let mask = handles.fold(0u64, |mask, h| mask | 1u64 << session_index(h));
+        // `from_fn` visits the indices in order.
+        std::array::from_fn(|i| {
+            (mask & 1u64 << i != 0)
+                .then(|| self.sessions.get(i).map(lock))
+                .flatten()
+        })
     }
 }
 
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+/// The session shard index of a handle. Handles are uniformly random:
+/// their first byte spreads them evenly.
+fn session_index(handle: &SessionHandle) -> usize {
+    let [first, ..] = *handle.as_bytes();
+    usize::from(first) % SHARDS
+}
+
+fn lock<T>(shard: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the maps consistent before anything
     // that could panic, so a poisoned lock still guards valid data.
     shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Shard {
-    fn remove(&mut self, handle: &SessionHandle) -> bool {
-        let Some(record) = self.sessions.remove(handle) else {
-            return false;
-        };
-        if let Some(handles) = self.by_user.get_mut(&record.user_id) {
-            if let Some(i) = handles.iter().position(|h| h == handle) {
-                handles.swap_remove(i);
-            }
-            if handles.is_empty() {
-                self.by_user.remove(&record.user_id);
-            }
-        }
-        true
-    }
+#[expect(
+    clippy::indexing_slicing,
+    reason = "every index is taken modulo the shard count"
+)]
+fn lock_at<T>(shards: &[Mutex<T>; SHARDS], i: usize) -> MutexGuard<'_, T> {
+    lock(&shards[i % SHARDS])
+}
 
-    /// The index's shared copy of `user_id`, added if new.
-    fn user_key(&mut self, user_id: &str) -> Arc<str> {
-        match self.by_user.get_key_value(user_id) {
-            Some((key, _)) => Arc::clone(key),
-            None => {
+/// The locked shard holding `handle`, if it is among `locked`.
+fn locked_shard<'a, 'g>(
+    locked: &'a mut Locked<'g>,
+    handle: &SessionHandle,
+) -> Option<&'a mut SessionShard> {
+    locked
+        .get_mut(session_index(handle))
+        .and_then(Option::as_mut)
+        .map(|guard| &mut **guard)
+}
+
+impl UserShard {
+    /// Adds `handle` to the user's sessions; returns the shared user id.
+    fn add(&mut self, user_id: &str, handle: SessionHandle) -> Arc<str> {
+        let known = self
+            .by_user
+            .get_key_value(user_id)
+            .map(|(key, _)| Arc::clone(key));
+        match (known, self.by_user.get_mut(user_id)) {
+            (Some(key), Some(handles)) => {
+                handles.push(handle);
+                key
+            }
+            _ => {
                 let key: Arc<str> = Arc::from(user_id);
-                self.by_user.insert(Arc::clone(&key), Vec::with_capacity(1));
+                self.by_user.insert(Arc::clone(&key), vec![handle]);
                 key
             }
         }
     }
 
-    fn records_of(&self, user_id: &str, out: &mut Vec<SessionRecord>) {
-        let Some(handles) = self.by_user.get(user_id) else {
+    /// Removes `handle` from the user's sessions.
+    fn forget(&mut self, user_id: &str, handle: &SessionHandle) {
+        let Some(handles) = self.by_user.get_mut(user_id) else {
             return;
         };
-        out.extend(
-            handles
-                .iter()
-                .filter_map(|h| self.sessions.get(h).map(|c| c.to_record(*h))),
-        );
+        if let Some(i) = handles.iter().position(|h| h == handle) {
+            handles.swap_remove(i);
+        }
+        if handles.is_empty() {
+            self.by_user.remove(user_id);
+        }
     }
 }
 
@@ -165,7 +230,9 @@ impl Compact {
             auth_time: record.auth_time.unix_timestamp(),
             absolute_expires_at: record.absolute_expires_at.unix_timestamp(),
             refresh_expires_at: record.refresh_expires_at.unix_timestamp(),
-            rotated_at: record.rotated_at.map(OffsetDateTime::unix_timestamp),
+            rotated_at: record
+                .rotated_at
+                .map_or(NEVER, OffsetDateTime::unix_timestamp),
             generation: record.generation,
             version: record.version,
             current_hash: *record.current_hash.as_bytes(),
@@ -190,7 +257,7 @@ impl Compact {
             generation: self.generation,
             current_hash: TokenHash::from_bytes(self.current_hash),
             prev_hash: self.prev_hash.map(TokenHash::from_bytes),
-            rotated_at: self.rotated_at.map(time_at),
+            rotated_at: (self.rotated_at != NEVER).then(|| time_at(self.rotated_at)),
             nonce: RotationNonce::from_bytes(self.nonce),
             access_claims,
             session_data,
@@ -212,23 +279,21 @@ fn time_at(seconds: i64) -> OffsetDateTime {
 #[async_trait::async_trait]
 impl SessionStore for MemoryStore {
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let mut shard = self.shard(&record.handle);
-        if shard.sessions.contains_key(&record.handle) {
+        let mut users = self.user_shard(&record.user_id);
+        let mut shard = self.session_shard(&record.handle);
+        if shard.records.contains_key(&record.handle) {
             return Err(StoreError::AlreadyExists);
         }
-        let user_id = shard.user_key(&record.user_id);
+        let user_id = users.add(&record.user_id, record.handle);
         let compact = Box::new(Compact::new(record, user_id));
-        if let Some(handles) = shard.by_user.get_mut(&*record.user_id) {
-            handles.push(record.handle);
-        }
-        shard.sessions.insert(record.handle, compact);
+        shard.records.insert(record.handle, compact);
         Ok(())
     }
 
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self
-            .shard(handle)
-            .sessions
+            .session_shard(handle)
+            .records
             .get(handle)
             .map(|c| c.to_record(*handle)))
     }
@@ -238,8 +303,8 @@ impl SessionStore for MemoryStore {
         expected_version: u64,
         record: &SessionRecord,
     ) -> Result<bool, StoreError> {
-        let mut shard = self.shard(&record.handle);
-        let Some(stored) = shard.sessions.get_mut(&record.handle) else {
+        let mut shard = self.session_shard(&record.handle);
+        let Some(stored) = shard.records.get_mut(&record.handle) else {
             return Ok(false);
         };
         if stored.version != expected_version {
@@ -258,16 +323,43 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, handle: &SessionHandle) -> Result<bool, StoreError> {
-        Ok(self.shard(handle).remove(handle))
+        loop {
+            // The user index shard comes first in the lock order: find the
+            // user, let the session shard go, then lock both in order.
+            let user_id = match self.session_shard(handle).records.get(handle) {
+                Some(record) => Arc::clone(&record.user_id),
+                None => return Ok(false),
+            };
+            let mut users = self.user_shard(&user_id);
+            let mut shard = self.session_shard(handle);
+            match shard.records.get(handle) {
+                None => return Ok(false),
+                Some(record) if *record.user_id == *user_id => {
+                    shard.records.remove(handle);
+                    users.forget(&user_id, handle);
+                    return Ok(true);
+                }
+                // Deleted and inserted again for another user meanwhile:
+                // that user's index shard is the one to lock.
+                Some(_) => {}
+            }
+        }
     }
 
     async fn list_by_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        let shards = self.lock_all();
-        let mut records = Vec::new();
-        for shard in &shards {
-            shard.records_of(user_id, &mut records);
-        }
-        Ok(records)
+        let users = self.user_shard(user_id);
+        let Some(handles) = users.by_user.get(user_id) else {
+            return Ok(Vec::new());
+        };
+        let mut locked = self.lock_sessions_of(handles.iter());
+        Ok(handles
+            .iter()
+            .filter_map(|h| {
+                locked_shard(&mut locked, h)
+                    .and_then(|shard| shard.records.get(h))
+                    .map(|c| c.to_record(*h))
+            })
+            .collect())
     }
 
     async fn delete_by_user(
@@ -275,42 +367,43 @@ impl SessionStore for MemoryStore {
         user_id: &str,
         keep: Option<&SessionHandle>,
     ) -> Result<u64, StoreError> {
-        let mut shards = self.lock_all();
+        let mut users = self.user_shard(user_id);
+        let Some(handles) = users.by_user.get_mut(user_id) else {
+            return Ok(0);
+        };
+        let mut locked = self.lock_sessions_of(handles.iter().filter(|h| Some(*h) != keep));
         let mut n = 0;
-        for shard in &mut shards {
-            let Some(handles) = shard.by_user.get(user_id) else {
-                continue;
-            };
-            let doomed: Vec<SessionHandle> = handles
-                .iter()
-                .filter(|h| Some(*h) != keep)
-                .copied()
-                .collect();
-            for h in &doomed {
-                if shard.remove(h) {
-                    n += 1;
-                }
+        handles.retain(|h| {
+            if Some(h) == keep {
+                return true;
             }
+            if locked_shard(&mut locked, h).is_some_and(|shard| shard.records.remove(h).is_some()) {
+                n += 1;
+            }
+            false
+        });
+        if handles.is_empty() {
+            users.by_user.remove(user_id);
         }
         Ok(n)
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now = now.unix_timestamp();
-        let mut shards = self.lock_all();
+        let mut users: Vec<_> = self.users.iter().map(lock).collect();
+        let mut shards: Vec<_> = self.sessions.iter().map(lock).collect();
         let mut n = 0;
         for shard in &mut shards {
-            let doomed: Vec<SessionHandle> = shard
-                .sessions
-                .iter()
-                .filter(|(_, c)| now >= c.expires_at())
-                .map(|(h, _)| *h)
-                .collect();
-            for h in &doomed {
-                if shard.remove(h) {
-                    n += 1;
+            shard.records.retain(|h, c| {
+                if now < c.expires_at() {
+                    return true;
                 }
-            }
+                if let Some(index) = users.get_mut(self.user_index(&c.user_id)) {
+                    index.forget(&c.user_id, h);
+                }
+                n += 1;
+                false
+            });
         }
         Ok(n)
     }
