@@ -1,10 +1,10 @@
 //! An in-process store, written only against the public [`SessionStore`]
 //! trait, as any third-party store would be.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use time::OffsetDateTime;
 
@@ -31,18 +31,20 @@ const NEVER: i64 = i64::MIN;
 /// or revoking a user's sessions touches that user's index shard and the
 /// shards holding that user's sessions, whatever the total.
 ///
-/// Every operation is one atomic step. Locks are only ever taken in one
-/// order, so no two operations can deadlock: first at most one user-index
-/// shard (all of them, in index order, for
+/// Every operation is one atomic step. Locks are only ever waited for in
+/// one order, so no two operations can deadlock: first at most one
+/// user-index shard (all of them, in index order, for
 /// [`SessionStore::purge_expired`]), then session shards in index order.
 /// Operations on one session take its session shard only; `insert` takes
-/// the user's index shard, then the session's shard; `delete` looks the
-/// session's user up under the session shard, lets it go, then takes the
-/// user's index shard and the session shard again and checks the session is
-/// still that user's. A listing or a user-wide delete holds the user's index
-/// shard, then locks together every session shard that holds one of the
-/// user's sessions. No lock is held across an `.await`. Call
-/// [`SessionStore::purge_expired`] periodically to reclaim memory.
+/// the user's index shard, then the session's shard. `delete` finds the
+/// session's user under the session shard and only tries the user's index
+/// shard from there (a try never waits, so it cannot deadlock); if that
+/// shard is busy, it lets the session shard go, takes the index shard and
+/// the session shard in order, and checks the session is still that user's.
+/// A listing or a user-wide delete holds the user's index shard, then locks
+/// together every session shard holding one of the user's sessions. No lock
+/// is held across an `.await`. Call [`SessionStore::purge_expired`]
+/// periodically to reclaim memory.
 pub struct MemoryStore {
     users: [Mutex<UserShard>; SHARDS],
     sessions: [Mutex<SessionShard>; SHARDS],
@@ -55,7 +57,86 @@ pub struct MemoryStore {
 /// under one copy of the user id (which records with a long id share).
 #[derive(Default)]
 struct UserShard {
-    by_user: HashMap<Arc<str>, Vec<SessionHandle>>,
+    by_user: HashMap<Arc<str>, Handles>,
+}
+
+/// A user with more sessions than this has them in a set rather than a
+/// list.
+const FEW: usize = 32;
+
+/// One user's session handles: a short list (compact for the usual few
+/// sessions), a set once there are many, so that removing one never costs
+/// in proportion to the user's sessions.
+enum Handles {
+    Few(Vec<SessionHandle>),
+    Many(HashSet<SessionHandle, HandleHashing>),
+}
+
+impl Handles {
+    fn push(&mut self, handle: SessionHandle) {
+        match self {
+            Self::Few(list) if list.len() < FEW => list.push(handle),
+            Self::Few(list) => {
+                let mut set: HashSet<_, _> = list.drain(..).collect();
+                set.insert(handle);
+                *self = Self::Many(set);
+            }
+            Self::Many(set) => {
+                set.insert(handle);
+            }
+        }
+    }
+
+    fn remove(&mut self, handle: &SessionHandle) {
+        match self {
+            Self::Few(list) => {
+                if let Some(i) = list.iter().position(|h| h == handle) {
+                    list.swap_remove(i);
+                }
+            }
+            Self::Many(set) => {
+                set.remove(handle);
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&SessionHandle) -> bool) {
+        match self {
+            Self::Few(list) => list.retain(keep),
+            Self::Many(set) => set.retain(keep),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Few(list) => list.is_empty(),
+            Self::Many(set) => set.is_empty(),
+        }
+    }
+
+    fn iter(&self) -> HandlesIter<'_> {
+        match self {
+            Self::Few(list) => HandlesIter::Few(list.iter()),
+            Self::Many(set) => HandlesIter::Many(set.iter()),
+        }
+    }
+}
+
+/// The iterator of [`Handles`].
+enum HandlesIter<'a> {
+    Few(std::slice::Iter<'a, SessionHandle>),
+    Many(std::collections::hash_set::Iter<'a, SessionHandle>),
+}
+
+impl<'a> Iterator for HandlesIter<'a> {
+    type Item = &'a SessionHandle;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Few(it) => it.next(),
+            Self::Many(it) => it.next(),
+        }
+    }
 }
 
 /// One shard of the sessions, by handle.
@@ -258,6 +339,15 @@ fn lock<T>(shard: &Mutex<T>) -> MutexGuard<'_, T> {
     shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The lock if it is free now, without waiting.
+fn try_lock<T>(shard: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match shard.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 #[expect(
     clippy::indexing_slicing,
     reason = "every index is taken modulo the shard count"
@@ -291,7 +381,8 @@ impl UserShard {
             }
             _ => {
                 let key: Arc<str> = Arc::from(user_id);
-                self.by_user.insert(Arc::clone(&key), vec![handle]);
+                self.by_user
+                    .insert(Arc::clone(&key), Handles::Few(vec![handle]));
                 key
             }
         }
@@ -302,9 +393,7 @@ impl UserShard {
         let Some(handles) = self.by_user.get_mut(user_id) else {
             return;
         };
-        if let Some(i) = handles.iter().position(|h| h == handle) {
-            handles.swap_remove(i);
-        }
+        handles.remove(handle);
         if handles.is_empty() {
             self.by_user.remove(user_id);
         }
@@ -422,10 +511,25 @@ impl SessionStore for MemoryStore {
     async fn delete(&self, handle: &SessionHandle) -> Result<bool, StoreError> {
         loop {
             // The user index shard comes first in the lock order: find the
-            // user, let the session shard go, then lock both in order.
-            let user_id = match self.session_shard(handle).records.get(handle) {
-                Some(record) => record.user_id.clone(),
-                None => return Ok(false),
+            // user under the session shard, and only try its index shard
+            // from there (trying never waits, so it cannot deadlock).
+            // Failing that, let the session shard go and lock both in order.
+            let user_id = {
+                let mut shard = self.session_shard(handle);
+                let user_id = match shard.records.get(handle) {
+                    Some(record) => record.user_id.clone(),
+                    None => return Ok(false),
+                };
+                if let Some(mut users) = self
+                    .users
+                    .get(self.user_index(user_id.as_str()))
+                    .and_then(try_lock)
+                {
+                    shard.records.remove(handle);
+                    users.forget(user_id.as_str(), handle);
+                    return Ok(true);
+                }
+                user_id
             };
             let user_id = user_id.as_str();
             let mut users = self.user_shard(user_id);
