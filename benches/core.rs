@@ -1,6 +1,7 @@
 //! Core costs, each beside its peer or floor in the same group and run:
 //!
-//! - `verify_hs256`: `SessionManager::verify` against `jsonwebtoken` 11
+//! - `verify_hs256`: `SessionManager::verify` (and the same token without
+//!   its custom claim) against `jsonwebtoken` 11
 //!   `decode` of the same token and two raw HMAC-SHA256 floors over the same
 //!   signing input (keyed on every call, as a naive caller does, and cloned
 //!   from a precomputed keyed state, the stricter floor);
@@ -82,10 +83,21 @@ fn verify(c: &mut Criterion) {
     let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     jsonwebtoken::decode::<JwtClaims>(&token, &decoding_key, &validation).expect("peer decodes");
     let keyed = Hmac::<Sha256>::new_from_slice(&KEY).expect("any key length");
+    // The same token without the custom claim: what materialising the
+    // `claims()` map costs.
+    let bare = rt
+        .block_on(m.create("user-1234", json!({}), json!(null)))
+        .expect("create")
+        .access_token
+        .expose()
+        .to_owned();
 
     let mut group = c.benchmark_group("verify_hs256");
     group.bench_function("sessionkit_verify", |b| {
         b.iter(|| m.verify(black_box(&token)).expect("valid"))
+    });
+    group.bench_function("sessionkit_verify_no_custom_claims", |b| {
+        b.iter(|| m.verify(black_box(&bare)).expect("valid"))
     });
     group.bench_function("jsonwebtoken_decode", |b| {
         b.iter(|| {
