@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use time::OffsetDateTime;
@@ -145,56 +145,11 @@ struct SessionShard {
     records: HashMap<SessionHandle, Box<Compact>, HandleHashing>,
 }
 
-/// Hashing for session handles. Handles are 128 uniformly random bits drawn
-/// by the manager from the OS generator, never chosen by a client, so their
-/// own bits, mixed with a random key per shard, spread them as well as
-/// SipHash would, for a fraction of its cost. (User ids, which users may
-/// choose, keep the standard SipHash.)
-#[derive(Clone, Copy)]
-struct HandleHashing {
-    key: u64,
-}
-
-impl Default for HandleHashing {
-    fn default() -> Self {
-        Self {
-            key: RandomState::new().hash_one(0u64),
-        }
-    }
-}
-
-impl BuildHasher for HandleHashing {
-    type Hasher = HandleHasher;
-
-    fn build_hasher(&self) -> HandleHasher {
-        HandleHasher(self.key)
-    }
-}
-
-/// See [`HandleHashing`].
-#[derive(Clone, Copy)]
-struct HandleHasher(u64);
-
-impl Hasher for HandleHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut words = bytes.chunks_exact(8);
-        for word in words.by_ref() {
-            let word = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
-            self.0 = (self.0 ^ word).wrapping_mul(MULTIPLIER).rotate_left(31);
-        }
-        for &b in words.remainder() {
-            self.0 = (self.0 ^ u64::from(b))
-                .wrapping_mul(MULTIPLIER)
-                .rotate_left(31);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        // The top bits pick hashbrown's control byte; fold the high half in.
-        self.0 ^ self.0 >> 32
-    }
-}
+/// Hashing for session handles: the standard keyed SipHash. Handles are
+/// random, but the application may pass a client-supplied handle to
+/// `load` or `delete` (a "revoke this device" button), so a cheaper
+/// unkeyed or weakly keyed hash could be aimed at one bucket.
+type HandleHashing = RandomState;
 
 /// A [`SessionRecord`] as kept here: timestamps as Unix seconds (the
 /// contract's resolution), the user id inline or shared with the user index,
