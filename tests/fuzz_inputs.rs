@@ -147,6 +147,15 @@ fn sec_40_jwks_parsing_survives_generated_inputs() {
     run("parse_jwks", fuzz::parse_jwks, &fuzz::jwks_seeds());
 }
 
+#[test]
+fn sec_40_request_header_parsing_survives_generated_inputs() {
+    run(
+        "parse_request_headers",
+        fuzz::parse_request_headers,
+        &fuzz::request_header_seeds(),
+    );
+}
+
 /// Writes the seed corpus of `fuzz/seeds/` (valid inputs, and a few
 /// near-valid ones: truncated, one byte changed). Run after changing the
 /// seeds: `cargo test --all-features --test fuzz_inputs -- --ignored`.
@@ -158,6 +167,7 @@ fn write_fuzz_seed_corpus() {
         ("verify_access_token", fuzz::access_token_seeds()),
         ("open_refresh_token", fuzz::refresh_token_seeds()),
         ("parse_jwks", fuzz::jwks_seeds()),
+        ("parse_request_headers", fuzz::request_header_seeds()),
     ] {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).expect("create seed directory");

@@ -16,7 +16,10 @@ use time::OffsetDateTime;
 use crate::access_token::{self, Claims, Expiry, Validation};
 use crate::keys::KeySet;
 use crate::refresh_token::{RefreshKeys, RefreshSecret};
-use crate::{Jwks, RefreshKey, SessionHandle, SigningKey};
+use crate::{
+    CookieConfig, CsrfPolicy, Jwks, RefreshKey, SessionHandle, SigningKey,
+    token_from_authorization, token_from_cookies,
+};
 
 /// The fixed "now" of the fuzz targets (2030-03-17).
 const NOW: i64 = 1_900_000_000;
@@ -160,6 +163,75 @@ pub fn parse_jwks(data: &[u8]) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Reads tokens and checks CSRF headers from `data` as a request's headers
+/// would carry them: the bytes are split at `\n` into header values, which
+/// go, in turn, to the cookie reader, the `Authorization` reader and the
+/// CSRF check (as `Origin` and `Sec-Fetch-Site` values). A token that is
+/// read must be a sub-slice of the input holding only token characters, and
+/// a request the CSRF check accepts must carry no cross-site marker.
+/// Returns whether any token was read.
+///
+/// # Panics
+/// When a reader panics or breaks those invariants.
+pub fn parse_request_headers(data: &[u8]) -> bool {
+    static POLICY: OnceLock<CsrfPolicy> = OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        CsrfPolicy::new(["https://app.example", "http://127.0.0.1:3000"]).expect("valid origins")
+    });
+    let values: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    let token_chars = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+    };
+    let cookies = CookieConfig::new();
+    let mut read = false;
+    for result in [
+        token_from_cookies(values.iter().copied(), cookies.access_cookie_name()),
+        cookies.refresh_token_from_cookies(values.iter().copied()),
+        token_from_authorization(values.iter().copied()),
+        token_from_authorization(values.first().copied()),
+    ] {
+        if let Ok(token) = result {
+            assert!(
+                token_chars(token),
+                "a token read holds only token characters"
+            );
+            read = true;
+        }
+    }
+    let (origin, fetch) = values.split_at(values.len() / 2);
+    if policy
+        .check(origin.iter().copied(), fetch.iter().copied())
+        .is_ok()
+    {
+        assert!(
+            !fetch
+                .iter()
+                .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"cross-site")),
+            "a cross-site request is never accepted"
+        );
+    }
+    read
+}
+
+/// Valid inputs for [`parse_request_headers`]: cookie headers with the
+/// session cookies, bearer headers, origins.
+pub fn request_header_seeds() -> Vec<Vec<u8>> {
+    [
+        "__Host-sk-access=eyJhbGciOiJIUzI1NiJ9.e30.c2ln; theme=dark",
+        "a=b; __Secure-sk-refresh=skr_AAAA; c=d",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln",
+        "bearer skr_AAAA\nhttps://app.example",
+        "https://app.example\nsame-origin",
+        "null\ncross-site",
+        "__Host-sk-access=x; __Host-sk-access=y",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
 }
 
 /// Valid inputs for [`verify_access_token`]: tokens from both key sets,
