@@ -40,6 +40,9 @@ struct RecordingStore {
     inner: MemoryStore,
     written: Mutex<Vec<Vec<u8>>>,
     loads: Mutex<Vec<SessionHandle>>,
+    /// Revoked while the next session is being inserted, as a concurrent
+    /// logout or theft verdict would be.
+    revoke_on_insert: Mutex<Option<SessionHandle>>,
 }
 
 impl RecordingStore {
@@ -59,6 +62,10 @@ impl RecordingStore {
 impl SessionStore for RecordingStore {
     async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
         self.keep(r);
+        let victim = self.revoke_on_insert.lock().unwrap().take();
+        if let Some(v) = victim {
+            self.inner.delete(&v).await?;
+        }
         self.inner.insert(r).await
     }
     async fn load(&self, h: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
@@ -902,49 +909,12 @@ async fn sec_24_theft_revocation_applied_but_unconfirmed_is_still_theft() {
     assert!(store.inner().is_empty());
 }
 
-/// Revokes a chosen session while the next session is being inserted, as
-/// a concurrent logout or theft verdict would.
-#[derive(Default)]
-struct RevokeDuringInsert {
-    inner: MemoryStore,
-    victim: Mutex<Option<SessionHandle>>,
-}
-
-#[async_trait::async_trait]
-impl SessionStore for RevokeDuringInsert {
-    async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
-        let victim = self.victim.lock().unwrap().take();
-        if let Some(v) = victim {
-            self.inner.delete(&v).await?;
-        }
-        self.inner.insert(r).await
-    }
-    async fn load(&self, h: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
-        self.inner.load(h).await
-    }
-    async fn compare_and_swap(&self, v: u64, r: &SessionRecord) -> Result<bool, StoreError> {
-        self.inner.compare_and_swap(v, r).await
-    }
-    async fn delete(&self, h: &SessionHandle) -> Result<bool, StoreError> {
-        self.inner.delete(h).await
-    }
-    async fn list_by_user(&self, u: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.inner.list_by_user(u).await
-    }
-    async fn delete_by_user(&self, u: &str, k: Option<&SessionHandle>) -> Result<u64, StoreError> {
-        self.inner.delete_by_user(u, k).await
-    }
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        self.inner.purge_expired(now).await
-    }
-}
-
 #[tokio::test]
 async fn sec_08_reissue_racing_a_revocation_hands_out_nothing() {
-    let store = Arc::new(RevokeDuringInsert::default());
+    let store = Arc::new(RecordingStore::default());
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
     let old = m.create("alice", Value::Null, Value::Null).await.unwrap();
-    *store.victim.lock().unwrap() = Some(old.handle);
+    *store.revoke_on_insert.lock().unwrap() = Some(old.handle);
     assert!(matches!(
         m.reissue(&old.handle, None).await,
         Err(SessionError::NotFound)
