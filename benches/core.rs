@@ -25,8 +25,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use sessionkit::{ManualClock, MemoryStore, RefreshKey, SessionManager, SigningKey};
+use serde_json::{Map, json};
+use sessionkit::clock::ManualClock;
+use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use tower_sessions_core::SessionStore as _;
@@ -74,7 +75,11 @@ fn verify(c: &mut Criterion) {
     let rt = runtime();
     let m = manager();
     let s = rt
-        .block_on(m.create("user-1234", json!({"role": "admin"}), json!(null)))
+        .block_on(
+            m.create("user-1234")
+                .claims(json!({"role": "admin"}))
+                .into_future(),
+        )
         .expect("create");
     let token = s.access_token.expose().to_owned();
     let (signing_input, signature) = token.rsplit_once('.').expect("three segments");
@@ -86,7 +91,7 @@ fn verify(c: &mut Criterion) {
     // The same token without the custom claim: what materialising the
     // `claims()` map costs.
     let bare = rt
-        .block_on(m.create("user-1234", json!({}), json!(null)))
+        .block_on(m.create("user-1234").into_future())
         .expect("create")
         .access_token
         .expose()
@@ -186,12 +191,12 @@ fn sessions(c: &mut Criterion) {
     let mut group = c.benchmark_group("memory_store");
     group.bench_function("create", |b| {
         b.iter(|| {
-            rt.block_on(m.create("user-1234", Value::Null, Value::Null))
+            rt.block_on(m.create("user-1234").into_future())
                 .expect("create")
         })
     });
     let s = rt
-        .block_on(m.create("user-1234", Value::Null, Value::Null))
+        .block_on(m.create("user-1234").into_future())
         .expect("create");
     let mut token = s.refresh_token;
     group.bench_function("refresh", |b| {
@@ -203,7 +208,7 @@ fn sessions(c: &mut Criterion) {
         })
     });
     let s = rt
-        .block_on(m.create("user-5678", Value::Null, Value::Null))
+        .block_on(m.create("user-5678").into_future())
         .expect("create");
     rt.block_on(m.refresh(s.refresh_token.expose()))
         .expect("refresh");
@@ -216,7 +221,7 @@ fn sessions(c: &mut Criterion) {
     group.bench_function("revoke", |b| {
         b.iter_batched(
             || {
-                rt.block_on(m.create("user-revoke", Value::Null, Value::Null))
+                rt.block_on(m.create("user-revoke").into_future())
                     .expect("create")
                     .handle
             },
@@ -225,7 +230,7 @@ fn sessions(c: &mut Criterion) {
         )
     });
     for _ in 0..10 {
-        rt.block_on(m.create("user-list", Value::Null, Value::Null))
+        rt.block_on(m.create("user-list").into_future())
             .expect("create");
     }
     group.bench_function("sessions_for_user_10", |b| {
@@ -238,7 +243,7 @@ fn sessions(c: &mut Criterion) {
         })
     });
     let s = rt
-        .block_on(m.create("user-9", Value::Null, Value::Null))
+        .block_on(m.create("user-9").into_future())
         .expect("create");
     group.bench_function("verify_strict", |b| {
         b.iter(|| {

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
-use sessionkit::{ManualClock, MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
+use serde_json::json;
+use sessionkit::clock::ManualClock;
+use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
 
 const SEED: [u8; 32] = [42u8; 32];
 
@@ -30,7 +31,12 @@ fn verify_eddsa(c: &mut Criterion) {
         .build()
         .unwrap();
     let token = runtime
-        .block_on(manager.create("user-42", json!({ "role": "admin" }), Value::Null))
+        .block_on(
+            manager
+                .create("user-42")
+                .claims(json!({ "role": "admin" }))
+                .into_future(),
+        )
         .unwrap()
         .access_token
         .into_string();

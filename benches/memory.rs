@@ -13,8 +13,9 @@ use std::alloc::System;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use sessionkit::{ManualClock, MemoryStore, RefreshKey, SessionManager, SigningKey};
+use serde_json::json;
+use sessionkit::clock::ManualClock;
+use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use time::OffsetDateTime;
 use tower_sessions_core::SessionStore as _;
@@ -47,12 +48,7 @@ fn sessionkit(rt: &tokio::runtime::Runtime, n: usize) -> f64 {
     rt.block_on(async {
         for i in 0..n {
             let user = users.get(i / PER_USER).expect("in range");
-            drop(
-                manager
-                    .create(user, Value::Null, Value::Null)
-                    .await
-                    .expect("create"),
-            );
+            drop(manager.create(user).await.expect("create"));
         }
     });
     let bytes = live(&region);

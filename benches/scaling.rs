@@ -14,10 +14,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use serde_json::Value;
-use sessionkit::{
-    AccessToken, ManualClock, MemoryStore, RefreshKey, RefreshToken, SessionManager, SigningKey,
-};
+use sessionkit::clock::ManualClock;
+use sessionkit::{AccessToken, MemoryStore, RefreshKey, RefreshToken, SessionManager, SigningKey};
 
 /// Sessions per user.
 const PER_USER: usize = 10;
@@ -57,7 +55,7 @@ fn populate(rt: &tokio::runtime::Runtime, n: usize) -> Populated {
     rt.block_on(async {
         for i in 0..n {
             let tokens = manager
-                .create(&format!("user-{}", i / PER_USER), Value::Null, Value::Null)
+                .create(format!("user-{}", i / PER_USER))
                 .await
                 .expect("create");
             if i.is_multiple_of(stride) {
@@ -138,7 +136,7 @@ fn threads(c: &mut Criterion) {
     rt.block_on(async {
         for i in 0..n {
             let tokens = manager
-                .create(&format!("user-{}", i / PER_USER), Value::Null, Value::Null)
+                .create(format!("user-{}", i / PER_USER))
                 .await
                 .expect("create");
             if let Some(sample) = samples.get_mut(i % 2) {

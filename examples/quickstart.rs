@@ -6,7 +6,8 @@
 use std::error::Error;
 
 use serde_json::json;
-use sessionkit::{MemoryStore, RefreshError, RefreshKey, SessionManager, SessionStore, SigningKey};
+use sessionkit::store::SessionStore;
+use sessionkit::{MemoryStore, RefreshError, RefreshKey, SessionManager, SigningKey};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -20,7 +21,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     println!("1. create: alice logs in");
     let session = manager
-        .create("alice", json!({ "role": "reader" }), json!(null))
+        .create("alice")
+        .claims(json!({ "role": "reader" }))
         .await?;
     println!(
         "   session {} (access token expires {})",

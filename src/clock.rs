@@ -26,7 +26,7 @@ impl Clock for SystemClock {
 /// A clock that only moves when told to, for tests.
 ///
 /// ```
-/// use sessionkit::{Clock, ManualClock};
+/// use sessionkit::clock::{Clock, ManualClock};
 /// use time::Duration;
 ///
 /// let clock = ManualClock::at_unix(1_700_000_000);

@@ -2,6 +2,7 @@
 
 use time::Duration;
 
+pub use crate::access_token::RESERVED_CLAIMS;
 use crate::error::ConfigError;
 
 /// Default access-token lifetime: 10 minutes.
@@ -126,6 +127,22 @@ impl Config {
                     reason: "must be at most 3650 days",
                 });
             }
+        }
+        // An access token must not outlive the session it speaks for: it
+        // would keep verifying after the session idled out (SEC-09) or
+        // ended (SEC-22). Issued tokens are capped as well; refusing the
+        // setting makes the mistake visible.
+        if self.access_ttl > self.refresh_idle_ttl {
+            return Err(ConfigError::InvalidSetting {
+                name: "access_ttl",
+                reason: "must not be longer than refresh_idle_ttl",
+            });
+        }
+        if self.access_ttl > self.absolute_ttl {
+            return Err(ConfigError::InvalidSetting {
+                name: "access_ttl",
+                reason: "must not be longer than absolute_ttl",
+            });
         }
         if self.grace < Duration::ZERO || self.grace > MAX_GRACE {
             return Err(ConfigError::InvalidSetting {

@@ -52,7 +52,7 @@ pub enum SameSite {
 /// `Set-Cookie` values built from them.
 ///
 /// ```
-/// use sessionkit::CookieConfig;
+/// use sessionkit::web::CookieConfig;
 ///
 /// let cookies = CookieConfig::default();
 /// assert_eq!(
@@ -155,7 +155,7 @@ impl CookieConfig {
     /// # Security
     /// Lax cookies ride along on cross-site top-level `GET` navigations:
     /// `GET` handlers must not change state, and state-changing requests
-    /// still need a [`CsrfPolicy`](crate::CsrfPolicy) check.
+    /// still need a [`CsrfPolicy`](crate::web::CsrfPolicy) check.
     pub fn same_site_lax(mut self) -> Self {
         self.same_site = SameSite::Lax;
         self
@@ -294,7 +294,7 @@ impl DangerousCookieConfig {
     /// This removes the browser's own protection against cross-site request
     /// forgery. Only use it when the site really is embedded in another
     /// site, check every state-changing request with a
-    /// [`CsrfPolicy`](crate::CsrfPolicy), and never change state on `GET`.
+    /// [`CsrfPolicy`](crate::web::CsrfPolicy), and never change state on `GET`.
     pub fn allow_same_site_none(self) -> CookieConfig {
         CookieConfig {
             same_site: SameSite::None,

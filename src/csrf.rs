@@ -12,7 +12,7 @@ use crate::error::{ConfigError, CsrfError};
 /// requests, and the check that enforces it.
 ///
 /// ```
-/// use sessionkit::{CsrfError, CsrfPolicy};
+/// use sessionkit::web::{CsrfError, CsrfPolicy};
 ///
 /// let policy = CsrfPolicy::new(["https://app.example.com"])?;
 /// let origin = |o: &'static str| Some(o.as_bytes());

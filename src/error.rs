@@ -7,7 +7,7 @@
 
 use std::error::Error as StdError;
 
-use crate::store::SessionHandle;
+use crate::record::SessionHandle;
 
 /// Why a token was rejected.
 ///
@@ -86,7 +86,7 @@ pub enum VerifyError {
     /// Strict verification could not reach the store. Fail closed.
     #[error("session store failed")]
     Store(#[from] StoreError),
-    /// [`Verifier::verify_or_refresh`](crate::Verifier::verify_or_refresh)
+    /// [`Verifier::verify_or_fetch_keys`](crate::Verifier::verify_or_fetch_keys)
     /// could not fetch a usable JWKS. Fail closed; the token is unverified.
     #[error("jwks source failed")]
     KeySource(#[source] Box<dyn StdError + Send + Sync>),
@@ -102,13 +102,31 @@ pub enum RefreshError {
     Unauthorized(Rejection),
     /// A genuine refresh token was presented after it had been retired: it
     /// was copied. The session (or every session of the user, depending on
-    /// the [`TheftPolicy`](crate::TheftPolicy)) has been revoked.
+    /// the [`TheftPolicy`](crate::config::TheftPolicy)) has been revoked.
     #[error("refresh token reuse detected, session {handle} revoked")]
     TokenTheftDetected {
         /// The session whose refresh token was reused.
         handle: SessionHandle,
         /// The owner of that session.
         user_id: String,
+    },
+    /// Like [`TokenTheftDetected`](Self::TokenTheftDetected), under
+    /// [`TheftPolicy::RevokeAllForUser`](crate::config::TheftPolicy::RevokeAllForUser),
+    /// but the user's other sessions could not all be revoked: the store
+    /// kept failing. The stolen session itself is dead. The next
+    /// presentation of any of its tokens tries again, and so does
+    /// [`SessionManager::revoke_all_for_user`](crate::SessionManager::revoke_all_for_user).
+    #[error(
+        "refresh token reuse detected, session {handle} revoked, revoking the user's other sessions failed"
+    )]
+    TheftRevocationIncomplete {
+        /// The session whose refresh token was reused.
+        handle: SessionHandle,
+        /// The owner of that session.
+        user_id: String,
+        /// The last store failure.
+        #[source]
+        source: StoreError,
     },
     /// The store failed. The presented token is still valid if it was valid
     /// before: nothing was half-written.
@@ -148,13 +166,16 @@ impl VerifyError {
 
 impl RefreshError {
     /// The HTTP status to answer with: 401 for
-    /// [`Unauthorized`](Self::Unauthorized) and
-    /// [`TokenTheftDetected`](Self::TokenTheftDetected); 503 for
+    /// [`Unauthorized`](Self::Unauthorized),
+    /// [`TokenTheftDetected`](Self::TokenTheftDetected) and
+    /// [`TheftRevocationIncomplete`](Self::TheftRevocationIncomplete); 503 for
     /// [`Store`](Self::Store) and [`Random`](Self::Random) (see
     /// [`VerifyError::http_status`]).
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Unauthorized(_) | Self::TokenTheftDetected { .. } => 401,
+            Self::Unauthorized(_)
+            | Self::TokenTheftDetected { .. }
+            | Self::TheftRevocationIncomplete { .. } => 401,
             Self::Store(_) | Self::Random(_) => 503,
         }
     }
@@ -166,7 +187,9 @@ impl RefreshError {
     pub fn error_code(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "unauthorized",
-            Self::TokenTheftDetected { .. } => "token_theft_detected",
+            Self::TokenTheftDetected { .. } | Self::TheftRevocationIncomplete { .. } => {
+                "token_theft_detected"
+            }
             Self::Store(_) | Self::Random(_) => "unavailable",
         }
     }
@@ -235,6 +258,11 @@ pub enum SessionError {
     /// No live session has this handle.
     #[error("no such session")]
     NotFound,
+    /// The token given to identify a session must not be accepted (see
+    /// [`SessionManager::revoke_with_access_token`](crate::SessionManager::revoke_with_access_token)).
+    /// Nothing was changed.
+    #[error("unauthorized: {0}")]
+    Unauthorized(Rejection),
     /// The custom access claims are not acceptable (a reserved claim name,
     /// or not a JSON object).
     #[error("invalid access claims: {0}")]
@@ -250,7 +278,37 @@ pub enum SessionError {
     Random(#[from] RandomError),
 }
 
-/// An error from a [`SessionStore`](crate::SessionStore) implementation.
+impl SessionError {
+    /// The HTTP status to answer with: 404 for [`NotFound`](Self::NotFound)
+    /// (also when the session belongs to someone else: do not reveal that
+    /// it exists); 401 for [`Unauthorized`](Self::Unauthorized); 500 for
+    /// [`InvalidClaims`](Self::InvalidClaims) and
+    /// [`InvalidUserId`](Self::InvalidUserId), which are mistakes of the
+    /// application, not of the client; 503 for [`Store`](Self::Store) and
+    /// [`Random`](Self::Random) (see [`VerifyError::http_status`]).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::NotFound => 404,
+            Self::Unauthorized(_) => 401,
+            Self::InvalidClaims(_) | Self::InvalidUserId => 500,
+            Self::Store(_) | Self::Random(_) => 503,
+        }
+    }
+
+    /// The error code to send to the client: `not_found`, `unauthorized`,
+    /// `internal_error` or `unavailable` (retry later). The details of an
+    /// application mistake stay in the server's logs.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::InvalidClaims(_) | Self::InvalidUserId => "internal_error",
+            Self::Store(_) | Self::Random(_) => "unavailable",
+        }
+    }
+}
+
+/// An error from a [`SessionStore`](crate::store::SessionStore) implementation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -355,12 +413,39 @@ mod tests {
                 "token_theft_detected",
             ),
             (
+                RefreshError::TheftRevocationIncomplete {
+                    handle: SessionHandle::from_bytes([0; 16]),
+                    user_id: "u".to_owned(),
+                    source: StoreError::Timeout,
+                },
+                401,
+                "token_theft_detected",
+            ),
+            (
                 RefreshError::Store(StoreError::backend(io())),
                 503,
                 "unavailable",
             ),
         ];
         for (e, status, code) in refresh {
+            assert_eq!((e.http_status(), e.error_code()), (status, code), "{e:?}");
+        }
+        let session = [
+            (SessionError::NotFound, 404, "not_found"),
+            (
+                SessionError::Unauthorized(Rejection::StaleGeneration),
+                401,
+                "unauthorized",
+            ),
+            (
+                SessionError::InvalidClaims("x".into()),
+                500,
+                "internal_error",
+            ),
+            (SessionError::InvalidUserId, 500, "internal_error"),
+            (SessionError::Store(StoreError::Timeout), 503, "unavailable"),
+        ];
+        for (e, status, code) in session {
             assert_eq!((e.http_status(), e.error_code()), (status, code), "{e:?}");
         }
         for e in [

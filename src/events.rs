@@ -1,6 +1,6 @@
 //! Security events, reported to an optional hook.
 
-use crate::store::SessionHandle;
+use crate::record::SessionHandle;
 
 /// Something security-relevant happened to a session.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -17,6 +17,20 @@ pub enum SessionEvent {
         presented_generation: u64,
         /// The session's generation at that moment.
         current_generation: u64,
+    },
+    /// After a theft, under
+    /// [`TheftPolicy::RevokeAllForUser`](crate::config::TheftPolicy::RevokeAllForUser),
+    /// the user's other sessions could not all be revoked: the store kept
+    /// failing. The stolen session is dead (reported with
+    /// [`TheftDetected`](Self::TheftDetected) just before); its next use,
+    /// or a call to
+    /// [`revoke_all_for_user`](crate::SessionManager::revoke_all_for_user),
+    /// finishes the job. Alert on it.
+    TheftRevocationIncomplete {
+        /// The session whose token was reused.
+        handle: SessionHandle,
+        /// Its owner, whose other sessions may still be live.
+        user_id: String,
     },
     /// A session was revoked.
     Revoked {

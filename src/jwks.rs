@@ -1,5 +1,6 @@
 //! JSON Web Key Sets (RFC 7517) of Ed25519 public keys (RFC 8037): how an
-//! issuer publishes its verifying keys and how other services load them.
+//! issuer publishes its verifying keys and how other services load them,
+//! once or again whenever a token names a key they have not seen.
 
 use std::error::Error as StdError;
 
@@ -7,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::Duration;
 
 use crate::keys::{ED25519_KEY_LEN, VerifyingKey, check_kid};
 
@@ -15,6 +17,22 @@ use crate::keys::{ED25519_KEY_LEN, VerifyingKey, check_kid};
 /// lookup slow.
 pub const MAX_JWKS_KEYS: usize = 64;
 
+/// The default shortest time between two JWKS fetches: 60 seconds.
+pub const DEFAULT_MIN_FETCH_INTERVAL: Duration = Duration::seconds(60);
+
+/// Where a [`Verifier`](crate::Verifier) fetches the issuer's current JWKS document, for
+/// example with your HTTP client from `https://auth.example/.well-known/jwks.json`.
+///
+/// sessionkit depends on no HTTP client: bring your own.
+#[async_trait::async_trait]
+pub trait JwksSource: Send + Sync + 'static {
+    /// The current JWKS document.
+    ///
+    /// # Errors
+    /// Whatever went wrong fetching it; the verifier keeps its keys.
+    async fn fetch(&self) -> Result<String, Box<dyn StdError + Send + Sync>>;
+}
+
 /// An Ed25519 public key in unpadded base64url.
 const ED25519_B64_LEN: usize = 43;
 
@@ -22,7 +40,8 @@ const ED25519_B64_LEN: usize = 43;
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use sessionkit::{Jwks, SigningKey};
+/// use sessionkit::jwks::Jwks;
+/// use sessionkit::SigningKey;
 ///
 /// let key = SigningKey::generate_ed25519("2026-11")?;
 /// let public = key.verifying_key().ok_or("an Ed25519 key has a public half")?;

@@ -276,7 +276,7 @@ impl fmt::Debug for SigningKey {
 
 /// A public key that verifies access tokens and can never sign: what a
 /// service that only checks tokens holds, usually loaded from a
-/// [`Jwks`](crate::Jwks).
+/// [`Jwks`](crate::jwks::Jwks).
 #[derive(Clone, Eq, PartialEq)]
 pub struct VerifyingKey {
     kid: String,

@@ -14,7 +14,7 @@
 //!     .build()?;
 //!
 //! // Log in: one session, two tokens.
-//! let session = manager.create("user-42", json!({ "role": "admin" }), json!(null)).await?;
+//! let session = manager.create("user-42").claims(json!({ "role": "admin" })).await?;
 //!
 //! // Every request: verify the access token, no store involved.
 //! let verified = manager.verify(session.access_token.expose())?;
@@ -46,25 +46,26 @@
 //!   grace window for lost responses and concurrent tabs) means it was
 //!   copied: the session is revoked and [`RefreshError::TokenTheftDetected`]
 //!   is returned.
-//! - **Store**: [`SessionStore`] is seven atomic operations; rotation is one
-//!   compare-and-swap, so every store that keeps the contract gets race-free
-//!   rotation and theft detection. A store may also implement
-//!   [`SessionStore::rotate_if_current`], so that a refresh takes one round
-//!   trip instead of two. [`MemoryStore`] ships with the crate
-//!   (feature `memory-store`, on by default); the `testing` feature exports
-//!   the conformance suite for your own store.
+//! - **Store**: [`SessionStore`](store::SessionStore) is seven atomic
+//!   operations; rotation is one compare-and-swap, so every store that keeps
+//!   the contract gets race-free rotation and theft detection. A store may
+//!   also implement
+//!   [`rotate_if_current`](store::SessionStore::rotate_if_current), so that
+//!   a refresh takes one round trip instead of two. [`MemoryStore`] ships
+//!   with the crate (feature `memory-store`, on by default); the `testing`
+//!   feature exports the conformance suite for your own store.
 //!
 //! # Services that only verify
 //!
 //! Sign with an EdDSA key ([`SigningKey::generate_ed25519`]) and other
-//! services need no secret: publish [`SessionManager::jwks`] at
+//! services need no secret: publish [`SessionManager::jwks_json`] at
 //! `/.well-known/jwks.json` and give them a [`Verifier`], which runs the same
 //! checks as [`SessionManager::verify`] with public keys only. To rotate,
 //! announce the next key with
 //! [`upcoming_signing_key`](SessionManagerBuilder::upcoming_signing_key)
 //! first, then make it the signing key and retire the old one: nobody is
-//! logged out. A [`Verifier`] with a [`JwksSource`] also picks up keys it
-//! has not seen yet, fetching at most once a minute.
+//! logged out. A [`Verifier`] with a [`JwksSource`](jwks::JwksSource) also
+//! picks up keys it has not seen yet, fetching at most once a minute.
 //!
 //! # Custom claims
 //!
@@ -73,55 +74,84 @@
 //! application, and services in other languages read the same claims. Read
 //! them back typed with [`Verified::claims_as`].
 //!
+//! # Where things are
+//!
+//! The crate root is the application's API: the manager, the tokens, the
+//! keys, the verifier, the events and the errors. The rest is grouped by
+//! who needs it:
+//!
+//! - [`store`]: for store authors: the [`SessionStore`](store::SessionStore)
+//!   trait and the record types it speaks of.
+//! - [`web`]: framework-agnostic HTTP helpers: cookies, token sources, CSRF.
+//! - [`jwks`]: publishing and loading public keys.
+//! - [`config`]: the defaults, with their reasons, and the theft policy.
+//! - [`clock`]: the clock, and a manual one for tests.
+//! - [`dangerous`]: operations that skip a check on purpose.
+//! - `testing` (feature): the conformance, fault and history suites.
+//!
 //! # Features
 //!
 //! - `memory-store` (default): [`MemoryStore`].
-//! - `testing`: [`testing::run_store_suite`].
+//! - `testing`: `testing::run_store_suite` and the other suites.
 //! - `tracing`: `tracing` events for security decisions, with session
 //!   handles but never token material.
 #![forbid(unsafe_code)]
 
 mod access_token;
-mod clock;
+pub mod clock;
 pub mod config;
 mod cookies;
 mod csrf;
 mod error;
 mod events;
-mod jwks;
+pub mod jwks;
 mod keys;
+mod log;
 mod manager;
 #[cfg(feature = "memory-store")]
 mod memory_store;
 mod random;
+mod record;
 mod refresh_token;
 mod rotation;
-mod store;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod verifier;
 
-pub use crate::access_token::{AccessToken, RESERVED_CLAIMS, Verified};
-pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use crate::config::TheftPolicy;
-pub use crate::cookies::{
-    CookieConfig, DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, DEFAULT_REFRESH_PATH,
-    DangerousCookieConfig, SameSite, token_from_authorization, token_from_cookies,
-};
-pub use crate::csrf::CsrfPolicy;
+pub use crate::access_token::{AccessToken, Verified};
 pub use crate::error::{
-    ConfigError, CsrfError, RandomError, RefreshError, Rejection, SessionError, StoreError,
-    TokenSourceError, VerifyError,
+    ConfigError, RandomError, RefreshError, Rejection, SessionError, VerifyError,
 };
 pub use crate::events::{EventHook, RevokeReason, SessionEvent};
-pub use crate::jwks::{Jwks, JwksError, MAX_JWKS_KEYS};
 pub use crate::keys::{Algorithm, SigningKey, VerifyingKey};
-pub use crate::manager::{SessionInfo, SessionManager, SessionManagerBuilder, SessionTokens};
+pub use crate::manager::{
+    CreateSession, ReissueSession, SessionInfo, SessionManager, SessionManagerBuilder,
+    SessionTokens,
+};
 #[cfg(feature = "memory-store")]
 pub use crate::memory_store::MemoryStore;
+pub use crate::record::SessionHandle;
 pub use crate::refresh_token::{RefreshKey, RefreshToken};
-pub use crate::store::{
-    ParseHandleError, RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord,
-    SessionStore, TokenHash,
-};
-pub use crate::verifier::{DEFAULT_MIN_REFRESH_INTERVAL, JwksSource, Verifier, VerifierBuilder};
+pub use crate::verifier::{Verifier, VerifierBuilder};
+
+pub mod web {
+    //! Framework-agnostic HTTP helpers: the session cookies and their
+    //! attributes, reading a token from a request, and the CSRF check for
+    //! cookie-authenticated requests. A framework integration is built on
+    //! these.
+
+    pub use crate::cookies::{
+        CookieConfig, DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, DEFAULT_REFRESH_PATH,
+        DangerousCookieConfig, SameSite, token_from_authorization, token_from_cookies,
+    };
+    pub use crate::csrf::CsrfPolicy;
+    pub use crate::error::{CsrfError, TokenSourceError};
+}
+
+pub mod dangerous {
+    //! Operations that skip a check on purpose. Every use should be rare
+    //! enough to be read twice in review.
+
+    pub use crate::manager::DangerousSessionManager;
+}

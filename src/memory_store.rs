@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use time::OffsetDateTime;
 
 // Only the crate's public API, as an external store would.
-use crate::{RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError, TokenHash};
+use crate::store::{
+    RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError, TokenHash,
+};
 
 /// How many independently locked shards sessions are spread over (by
 /// handle), and the user index (by user id): enough that two threads rarely

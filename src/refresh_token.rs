@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, Rejection};
 use crate::random;
-use crate::store::{RotationNonce, SessionHandle, TokenHash};
+use crate::record::{RotationNonce, SessionHandle, TokenHash};
 
 type HmacSha256 = Hmac<Sha256>;
 

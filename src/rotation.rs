@@ -1,9 +1,12 @@
-//! The rotation decision: one pure function implementing the refresh table.
+//! The refresh decision and the rotation it leads to, as pure functions.
 //!
 //! Given the stored record (if any), a genuine presented token, the time and
-//! the settings, [`decide`] says what refresh must do. It touches no store,
-//! no clock and no randomness, so every row of the table is tested here
-//! directly; the manager only applies the decision.
+//! the settings, [`decide`] says what refresh must do. [`Rotation`] is the
+//! write that row 4 makes: its precondition ([`Rotation::applies_to`]) and
+//! its result ([`Rotation::apply`]) are defined here once, for the manager,
+//! for the default [`SessionStore::rotate_if_current`] and for stores that
+//! run the step in their own language. Nothing here touches a store, a
+//! clock or randomness, so every row of the table is tested directly.
 //!
 //! | row | condition | decision |
 //! |---|---|---|
@@ -16,10 +19,13 @@
 //!
 //! Row 1 (malformed, forged, unknown key) is decided before the store is
 //! read, when the token is opened.
+//!
+//! [`SessionStore::rotate_if_current`]: crate::store::SessionStore::rotate_if_current
 
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{RotationNonce, SessionRecord, TokenHash};
+use crate::clock::whole_seconds;
+use crate::record::{RotationNonce, SessionHandle, SessionRecord, TokenHash};
 
 /// What a refresh must do.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -118,6 +124,152 @@ pub(crate) fn rotated(
     })
 }
 
+/// A request to rotate one session's refresh token, as the core makes it
+/// after opening a genuine refresh token: "if the session is still at the
+/// generation and hash the token names, and not expired, move it to the
+/// next generation".
+///
+/// Stores that implement [`SessionStore::rotate_if_current`](crate::store::SessionStore::rotate_if_current) themselves
+/// read its fields; [`applies_to`](Self::applies_to) and
+/// [`apply`](Self::apply) give the exact precondition and result, for
+/// stores that can run Rust inside their atomic step (a transaction, a
+/// lock) and for tests.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Rotation {
+    /// The session to rotate.
+    pub handle: SessionHandle,
+    /// The generation the presented token names: the stored generation
+    /// must equal it.
+    pub expected_generation: u64,
+    /// The hash of the presented secret: the stored `current_hash` must
+    /// equal it.
+    pub expected_hash: TokenHash,
+    /// The hash of the successor's secret: the new `current_hash`.
+    pub new_hash: TokenHash,
+    /// The nonce the successor was derived with: the new `nonce`.
+    pub nonce: RotationNonce,
+    /// The time of the refresh, whole seconds: the new `rotated_at`, and
+    /// the instant at which the record must not be expired.
+    pub now: OffsetDateTime,
+    /// The refresh idle lifetime: the new `refresh_expires_at` is
+    /// `min(now + idle, absolute_expires_at)`.
+    pub idle: Duration,
+}
+
+impl Rotation {
+    /// A rotation request. `now` is truncated to whole seconds, the
+    /// resolution at which stores keep time.
+    pub fn new(
+        handle: SessionHandle,
+        expected_generation: u64,
+        expected_hash: TokenHash,
+        new_hash: TokenHash,
+        nonce: RotationNonce,
+        now: OffsetDateTime,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            handle,
+            expected_generation,
+            expected_hash,
+            new_hash,
+            nonce,
+            now: whole_seconds(now),
+            idle,
+        }
+    }
+
+    /// The generation after the rotation, `None` if it would overflow (the
+    /// rotation can then never apply).
+    pub fn new_generation(&self) -> Option<u64> {
+        self.expected_generation.checked_add(1)
+    }
+
+    /// `now + idle`, `None` past the representable range (the refresh
+    /// expiry is then the absolute expiry).
+    pub fn idle_expiry(&self) -> Option<OffsetDateTime> {
+        self.now.checked_add(self.idle)
+    }
+
+    /// Whether the rotation applies to `record`: same handle, not expired at
+    /// `now` (`now < min(refresh_expires_at, absolute_expires_at)`), stored
+    /// generation and current hash equal to the expected ones.
+    pub fn applies_to(&self, record: &SessionRecord) -> bool {
+        record.handle == self.handle
+            && !record.is_expired(self.now)
+            && record.generation == self.expected_generation
+            && record.current_hash.ct_eq(&self.expected_hash)
+    }
+
+    /// Whether `record` is the result of this rotation: the session it
+    /// names, at the next generation, holding the new hash (which only the
+    /// request that made the rotation knows). Used to recognise a rotation
+    /// that was applied although the store reported a failure.
+    pub fn produced(&self, record: &SessionRecord) -> bool {
+        record.handle == self.handle
+            && Some(record.generation) == self.new_generation()
+            && record.current_hash.ct_eq(&self.new_hash)
+    }
+
+    /// The record after the rotation, or `None` when it does not
+    /// [apply](Self::applies_to) or a counter would overflow.
+    ///
+    /// Exactly: `generation + 1`, `prev_hash := current_hash`,
+    /// `current_hash := new_hash`, `rotated_at := now`, `nonce := nonce`,
+    /// `refresh_expires_at := min(now + idle, absolute_expires_at)`,
+    /// `version + 1`; every other field unchanged.
+    pub fn apply(&self, record: &SessionRecord) -> Option<SessionRecord> {
+        if !self.applies_to(record) {
+            return None;
+        }
+        rotated(record, self.now, self.idle, self.new_hash, self.nonce)
+    }
+}
+
+/// Whether access tokens of `generation` still speak for the session under
+/// strict verification: the current generation, or the previous one (whose
+/// holder may not have received the current tokens yet).
+pub(crate) fn accepts_generation(record: &SessionRecord, generation: u64) -> bool {
+    generation == record.generation || Some(generation) == record.generation.checked_sub(1)
+}
+
+/// The current hash of a [burned](burned) record. No secret hashes to it
+/// (that would take a SHA-256 preimage of zero), so no token matches it.
+const BURNED_HASH: TokenHash = TokenHash::from_bytes([0; 32]);
+
+/// The record of a stolen session that could not be deleted yet: two
+/// generations on, no previous hash and a current hash no token has. Every
+/// genuine token of the session is then an older generation, so each
+/// presentation is theft again (row 7) whatever the grace, and none of its
+/// access tokens passes strict verification. `None` when a counter would
+/// overflow.
+pub(crate) fn burned(record: &SessionRecord) -> Option<SessionRecord> {
+    Some(SessionRecord {
+        generation: record.generation.checked_add(2)?,
+        current_hash: BURNED_HASH,
+        prev_hash: None,
+        version: record.version.checked_add(1)?,
+        ..record.clone()
+    })
+}
+
+/// Whether the record is [burned](burned): a stolen session awaiting its
+/// deletion, not a live one.
+pub(crate) fn is_burned(record: &SessionRecord) -> bool {
+    record.current_hash.ct_eq(&BURNED_HASH)
+}
+
+/// What [`SessionStore::rotate_if_current`](crate::store::SessionStore::rotate_if_current) did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RotateOutcome {
+    /// The rotation applied; this is the record as now stored.
+    Rotated(SessionRecord),
+    /// The rotation did not apply and nothing was written; this is the
+    /// record as found (`None`: no record with that handle).
+    Unchanged(Option<SessionRecord>),
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -125,7 +277,6 @@ mod tests {
     use serde_json::{Map, Value};
 
     use super::*;
-    use crate::store::SessionHandle;
 
     const T0: i64 = 1_700_000_000;
 

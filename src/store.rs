@@ -1,342 +1,16 @@
 //! The storage contract: what a backend must keep and the atomic operations
 //! sessionkit needs from it.
+//!
+//! This module is what a store author needs: the [`SessionStore`] trait and
+//! the types it speaks of. An application only names a store's type.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use subtle::ConstantTimeEq;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
-use crate::error::StoreError;
-
-/// How many times the default [`SessionStore::rotate_if_current`] loads and
-/// swaps again after losing a compare-and-swap to another writer while the
-/// record still matched.
-const DEFAULT_ROTATE_ROUNDS: usize = 8;
-
-/// The identifier of a session: 128 random bits, not secret.
-///
-/// It is the primary key in the store and is safe to log. Its text form is
-/// 22 characters of unpadded base64url.
-#[derive(Clone, Copy, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub struct SessionHandle([u8; 16]);
-
-impl SessionHandle {
-    /// The length of the binary form, in bytes.
-    pub const LEN: usize = 16;
-
-    /// A handle from its 16 raw bytes.
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
-
-    /// The 16 raw bytes.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl fmt::Display for SessionHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 22];
-        let n = URL_SAFE_NO_PAD
-            .encode_slice(self.0, &mut buf)
-            .map_err(|_| fmt::Error)?;
-        let text = std::str::from_utf8(buf.get(..n).ok_or(fmt::Error)?).map_err(|_| fmt::Error)?;
-        f.write_str(text)
-    }
-}
-
-impl fmt::Debug for SessionHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionHandle({self})")
-    }
-}
-
-/// The text is not a session handle.
-#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("invalid session handle")]
-pub struct ParseHandleError;
-
-impl FromStr for SessionHandle {
-    type Err = ParseHandleError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 22 {
-            return Err(ParseHandleError);
-        }
-        let mut out = [0u8; 16];
-        match URL_SAFE_NO_PAD.decode_slice(s, &mut out) {
-            Ok(16) => Ok(Self(out)),
-            _ => Err(ParseHandleError),
-        }
-    }
-}
-
-impl Serialize for SessionHandle {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // On the stack: every access token carries a handle.
-        let mut buf = [0u8; 22];
-        let text = URL_SAFE_NO_PAD
-            .encode_slice(self.0, &mut buf)
-            .ok()
-            .and_then(|n| buf.get(..n))
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or_else(|| serde::ser::Error::custom("session handle encoding"))?;
-        s.serialize_str(text)
-    }
-}
-
-impl<'de> Deserialize<'de> for SessionHandle {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-macro_rules! bytes32 {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Eq, PartialEq)]
-        pub struct $name([u8; 32]);
-
-        impl $name {
-            /// Wraps 32 raw bytes.
-            pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-                Self(bytes)
-            }
-
-            /// The 32 raw bytes.
-            pub const fn as_bytes(&self) -> &[u8; 32] {
-                &self.0
-            }
-
-            /// Builds the value from a slice, which must be 32 bytes long.
-            pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-                <[u8; 32]>::try_from(bytes).ok().map(Self)
-            }
-
-            /// Compares in constant time.
-            pub fn ct_eq(&self, other: &Self) -> bool {
-                self.0.ct_eq(&other.0).into()
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name)).finish_non_exhaustive()
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&URL_SAFE_NO_PAD.encode(self.0))
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                let mut out = [0u8; 32];
-                match URL_SAFE_NO_PAD.decode_slice(s.as_bytes(), &mut out) {
-                    Ok(32) => Ok(Self(out)),
-                    _ => Err(serde::de::Error::custom(concat!("invalid ", stringify!($name)))),
-                }
-            }
-        }
-    };
-}
-
-bytes32!(
-    /// SHA-256 of a refresh secret. The store keeps only these, never a token.
-    TokenHash
-);
-
-bytes32!(
-    /// The random value mixed into the derivation of the current generation's
-    /// refresh secret, so that a leaked server key alone cannot predict
-    /// successors.
-    RotationNonce
-);
-
-/// Everything the store keeps about one session.
-///
-/// Stores persist every field and give it back unchanged (timestamps at
-/// one-second resolution). They interpret only `handle`, `user_id`,
-/// `version` and the two expiries; the rest is opaque to them.
-#[derive(Clone, Deserialize, PartialEq, Serialize)]
-pub struct SessionRecord {
-    /// The session's identifier (primary key).
-    pub handle: SessionHandle,
-    /// The owner.
-    pub user_id: String,
-    /// When the session was created.
-    #[serde(with = "time::serde::timestamp")]
-    pub created_at: OffsetDateTime,
-    /// When the user last authenticated (carried as `auth_time`).
-    #[serde(with = "time::serde::timestamp")]
-    pub auth_time: OffsetDateTime,
-    /// The absolute end of the session, never extended.
-    #[serde(with = "time::serde::timestamp")]
-    pub absolute_expires_at: OffsetDateTime,
-    /// The end of the current refresh token's life; slides with each
-    /// rotation, never past `absolute_expires_at`.
-    #[serde(with = "time::serde::timestamp")]
-    pub refresh_expires_at: OffsetDateTime,
-    /// The generation of the current refresh token (0 at creation).
-    pub generation: u64,
-    /// Hash of the current generation's refresh secret.
-    pub current_hash: TokenHash,
-    /// Hash of the previous generation's refresh secret (none at generation 0).
-    pub prev_hash: Option<TokenHash>,
-    /// When the last rotation happened (none at generation 0).
-    #[serde(with = "time::serde::timestamp::option")]
-    pub rotated_at: Option<OffsetDateTime>,
-    /// The nonce that derived the current secret from the previous one.
-    pub nonce: RotationNonce,
-    /// Custom claims carried by every access token of this session.
-    pub access_claims: serde_json::Map<String, serde_json::Value>,
-    /// Server-only data; never sent to the client.
-    pub session_data: serde_json::Value,
-    /// Compare-and-swap version: 1 at insert, +1 with every successful swap.
-    pub version: u64,
-}
-
-impl SessionRecord {
-    /// The moment the session stops being usable: the earlier of the two
-    /// expiries.
-    pub fn expires_at(&self) -> OffsetDateTime {
-        self.refresh_expires_at.min(self.absolute_expires_at)
-    }
-
-    /// Whether the session is expired at `now` (expiry instant included).
-    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
-        now >= self.expires_at()
-    }
-}
-
-impl fmt::Debug for SessionRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionRecord")
-            .field("handle", &self.handle)
-            .field("user_id", &self.user_id)
-            .field("created_at", &self.created_at)
-            .field("auth_time", &self.auth_time)
-            .field("absolute_expires_at", &self.absolute_expires_at)
-            .field("refresh_expires_at", &self.refresh_expires_at)
-            .field("generation", &self.generation)
-            .field("rotated_at", &self.rotated_at)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A request to rotate one session's refresh token, as the core makes it
-/// after opening a genuine refresh token: "if the session is still at the
-/// generation and hash the token names, and not expired, move it to the
-/// next generation".
-///
-/// Stores that implement [`SessionStore::rotate_if_current`] themselves
-/// read its fields; [`applies_to`](Self::applies_to) and
-/// [`apply`](Self::apply) give the exact precondition and result, for
-/// stores that can run Rust inside their atomic step (a transaction, a
-/// lock) and for tests.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Rotation {
-    /// The session to rotate.
-    pub handle: SessionHandle,
-    /// The generation the presented token names: the stored generation
-    /// must equal it.
-    pub expected_generation: u64,
-    /// The hash of the presented secret: the stored `current_hash` must
-    /// equal it.
-    pub expected_hash: TokenHash,
-    /// The hash of the successor's secret: the new `current_hash`.
-    pub new_hash: TokenHash,
-    /// The nonce the successor was derived with: the new `nonce`.
-    pub nonce: RotationNonce,
-    /// The time of the refresh, whole seconds: the new `rotated_at`, and
-    /// the instant at which the record must not be expired.
-    pub now: OffsetDateTime,
-    /// The refresh idle lifetime: the new `refresh_expires_at` is
-    /// `min(now + idle, absolute_expires_at)`.
-    pub idle: Duration,
-}
-
-impl Rotation {
-    /// A rotation request. `now` is truncated to whole seconds, the
-    /// resolution at which stores keep time.
-    pub fn new(
-        handle: SessionHandle,
-        expected_generation: u64,
-        expected_hash: TokenHash,
-        new_hash: TokenHash,
-        nonce: RotationNonce,
-        now: OffsetDateTime,
-        idle: Duration,
-    ) -> Self {
-        Self {
-            handle,
-            expected_generation,
-            expected_hash,
-            new_hash,
-            nonce,
-            now: crate::clock::whole_seconds(now),
-            idle,
-        }
-    }
-
-    /// The generation after the rotation, `None` if it would overflow (the
-    /// rotation can then never apply).
-    pub fn new_generation(&self) -> Option<u64> {
-        self.expected_generation.checked_add(1)
-    }
-
-    /// `now + idle`, `None` past the representable range (the refresh
-    /// expiry is then the absolute expiry).
-    pub fn idle_expiry(&self) -> Option<OffsetDateTime> {
-        self.now.checked_add(self.idle)
-    }
-
-    /// Whether the rotation applies to `record`: same handle, not expired at
-    /// `now` (`now < min(refresh_expires_at, absolute_expires_at)`), stored
-    /// generation and current hash equal to the expected ones.
-    pub fn applies_to(&self, record: &SessionRecord) -> bool {
-        record.handle == self.handle
-            && !record.is_expired(self.now)
-            && record.generation == self.expected_generation
-            && record.current_hash.ct_eq(&self.expected_hash)
-    }
-
-    /// The record after the rotation, or `None` when it does not
-    /// [apply](Self::applies_to) or a counter would overflow.
-    ///
-    /// Exactly: `generation + 1`, `prev_hash := current_hash`,
-    /// `current_hash := new_hash`, `rotated_at := now`, `nonce := nonce`,
-    /// `refresh_expires_at := min(now + idle, absolute_expires_at)`,
-    /// `version + 1`; every other field unchanged.
-    pub fn apply(&self, record: &SessionRecord) -> Option<SessionRecord> {
-        if !self.applies_to(record) {
-            return None;
-        }
-        crate::rotation::rotated(record, self.now, self.idle, self.new_hash, self.nonce)
-    }
-}
-
-/// What [`SessionStore::rotate_if_current`] did.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RotateOutcome {
-    /// The rotation applied; this is the record as now stored.
-    Rotated(SessionRecord),
-    /// The rotation did not apply and nothing was written; this is the
-    /// record as found (`None`: no record with that handle).
-    Unchanged(Option<SessionRecord>),
-}
+pub use crate::error::StoreError;
+pub use crate::record::{ParseHandleError, RotationNonce, SessionHandle, SessionRecord, TokenHash};
+pub use crate::rotation::{RotateOutcome, Rotation};
 
 /// Where sessions live. Implement it for your database, or use a store that
 /// ships with sessionkit.
@@ -458,14 +132,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// [`load`](Self::load) at the time of the call. A record read just
     /// before a concurrent rotation (a snapshot from the start of the
     /// statement) is acceptable: when it still looks rotatable, the core
-    /// falls back to `load` and `compare_and_swap`.
+    /// asks again.
     ///
     /// # Default
     /// [`load`](Self::load), check, then
     /// [`compare_and_swap`](Self::compare_and_swap) on the loaded version,
-    /// starting again (a few times at most) when the swap loses to another
-    /// writer while the record still matches: correct for every store that
-    /// keeps the contract, at two round trips. Implement it when the
+    /// once; when the swap loses to another writer, the loaded record is
+    /// returned as `Unchanged` (a snapshot from before that write). Correct
+    /// for every store that keeps the contract, at two round trips; the
+    /// manager alone decides whether to try again. Implement it when the
     /// backend can check and write in one round trip (a conditional
     /// `UPDATE ... RETURNING`, a server-side script); the conformance suite
     /// checks that an implementation behaves exactly as this default does.
@@ -475,20 +150,21 @@ pub trait SessionStore: Send + Sync + 'static {
     /// (the core reads the record back to find out). Never an error for a
     /// rotation that does not apply: that is `Unchanged`.
     async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        for _ in 0..DEFAULT_ROTATE_ROUNDS {
-            let Some(record) = self.load(&rotation.handle).await? else {
-                return Ok(RotateOutcome::Unchanged(None));
-            };
-            let Some(next) = rotation.apply(&record) else {
-                return Ok(RotateOutcome::Unchanged(Some(record)));
-            };
-            if self.compare_and_swap(record.version, &next).await? {
-                return Ok(RotateOutcome::Rotated(next));
-            }
+        let Some(record) = self.load(&rotation.handle).await? else {
+            return Ok(RotateOutcome::Unchanged(None));
+        };
+        let Some(next) = rotation.apply(&record) else {
+            return Ok(RotateOutcome::Unchanged(Some(record)));
+        };
+        if self.compare_and_swap(record.version, &next).await? {
+            Ok(RotateOutcome::Rotated(next))
+        } else {
+            // Another writer got in between: what was loaded is a snapshot
+            // from before that write, which the contract allows. The
+            // manager decides on it and, when it still looks rotatable,
+            // asks again.
+            Ok(RotateOutcome::Unchanged(Some(record)))
         }
-        Err(StoreError::backend(
-            "compare-and-swap kept failing: the store does not keep its contract",
-        ))
     }
 }
 
@@ -532,16 +208,6 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn handle_text_round_trip() {
-        let h = SessionHandle::from_bytes([7u8; 16]);
-        let text = h.to_string();
-        assert_eq!(text.len(), 22);
-        assert_eq!(text.parse::<SessionHandle>(), Ok(h));
-        assert!("short".parse::<SessionHandle>().is_err());
-        assert!("!!!!!!!!!!!!!!!!!!!!!!".parse::<SessionHandle>().is_err());
-    }
-
     /// SEC: the one-step rotation, as the default implementation runs it
     /// over the memory store, rotates exactly when the pure decision says
     /// `Rotate`, and writes exactly the record `rotation::rotated` makes.
@@ -555,6 +221,7 @@ mod tests {
         use super::*;
         use crate::MemoryStore;
         use crate::rotation::{Decision, PresentedToken, decide, rotated};
+        use time::Duration;
 
         const T0: i64 = 1_900_000_000;
 
@@ -647,15 +314,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn hashes_do_not_debug_print_their_bytes() {
-        let h = TokenHash::from_bytes([0xab; 32]);
-        let s = format!("{h:?}");
-        assert!(
-            !s.contains("171") && !s.to_lowercase().contains("ab"),
-            "{s}"
-        );
     }
 }

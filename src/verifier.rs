@@ -1,7 +1,6 @@
 //! Verification for services that do not issue tokens: public keys from a
 //! JWKS, no store, no secret.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -11,24 +10,8 @@ use crate::access_token::{self, Expiry, Validation, Verified};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{ConfigError, Rejection, VerifyError};
-use crate::jwks::Jwks;
+use crate::jwks::{DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource};
 use crate::keys::KeySet;
-
-/// The default shortest time between two JWKS fetches: 60 seconds.
-pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::seconds(60);
-
-/// Where a [`Verifier`] fetches the issuer's current JWKS document, for
-/// example with your HTTP client from `https://auth.example/.well-known/jwks.json`.
-///
-/// sessionkit depends on no HTTP client: bring your own.
-#[async_trait::async_trait]
-pub trait JwksSource: Send + Sync + 'static {
-    /// The current JWKS document.
-    ///
-    /// # Errors
-    /// Whatever went wrong fetching it; the verifier keeps its keys.
-    async fn fetch(&self) -> Result<String, Box<dyn StdError + Send + Sync>>;
-}
 
 /// Verifies access tokens with public keys only: for services that accept
 /// tokens an auth service issued and hold neither its store nor any secret.
@@ -38,7 +21,8 @@ pub trait JwksSource: Send + Sync + 'static {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use sessionkit::{Jwks, Verifier};
+/// use sessionkit::jwks::Jwks;
+/// use sessionkit::Verifier;
 ///
 /// # let jwks_json = r#"{"keys":[]}"#;
 /// let verifier = Verifier::builder()
@@ -59,7 +43,7 @@ struct Inner {
     validation: Validation,
     clock: Box<dyn Clock>,
     source: Option<Box<dyn JwksSource>>,
-    min_refresh_interval: Duration,
+    min_fetch_interval: Duration,
     /// When the last fetch started, successful or not.
     last_fetch: Mutex<Option<OffsetDateTime>>,
 }
@@ -69,7 +53,7 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("keys", &self.key_set())
             .field("validation", &self.inner.validation)
-            .field("refreshes", &self.inner.source.is_some())
+            .field("fetches_keys", &self.inner.source.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +66,7 @@ impl Verifier {
             config: Config::default(),
             clock: Box::new(SystemClock),
             source: None,
-            min_refresh_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+            min_fetch_interval: DEFAULT_MIN_FETCH_INTERVAL,
         }
     }
 
@@ -111,13 +95,13 @@ impl Verifier {
     ///
     /// # Security
     /// Anyone can send tokens with made-up kids. Fetches are rate limited:
-    /// at most one per minimum refresh interval (60 s by default), however
+    /// at most one per minimum fetch interval (60 s by default), however
     /// many tokens arrive; the others are rejected with the keys at hand.
     ///
     /// # Errors
     /// As [`verify`](Self::verify); [`VerifyError::KeySource`] if the fetch
     /// failed or returned an unusable JWKS (the old keys stay in place).
-    pub async fn verify_or_refresh(&self, access_token: &str) -> Result<Verified, VerifyError> {
+    pub async fn verify_or_fetch_keys(&self, access_token: &str) -> Result<Verified, VerifyError> {
         match self.verify(access_token) {
             Err(VerifyError::Unauthorized(Rejection::UnknownKey)) => {}
             other => return other,
@@ -155,7 +139,7 @@ impl Verifier {
             .last_fetch
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let due = last.is_none_or(|at| now >= at.saturating_add(self.inner.min_refresh_interval));
+        let due = last.is_none_or(|at| now >= at.saturating_add(self.inner.min_fetch_interval));
         if due {
             *last = Some(now);
         }
@@ -189,14 +173,14 @@ pub struct VerifierBuilder {
     config: Config,
     clock: Box<dyn Clock>,
     source: Option<Box<dyn JwksSource>>,
-    min_refresh_interval: Duration,
+    min_fetch_interval: Duration,
 }
 
 impl fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifierBuilder")
             .field("jwks", &self.jwks)
-            .field("min_refresh_interval", &self.min_refresh_interval)
+            .field("min_fetch_interval", &self.min_fetch_interval)
             .finish_non_exhaustive()
     }
 }
@@ -240,7 +224,7 @@ impl VerifierBuilder {
         self
     }
 
-    /// Where [`Verifier::verify_or_refresh`] fetches the JWKS again when a
+    /// Where [`Verifier::verify_or_fetch_keys`] fetches the JWKS again when a
     /// token names an unknown key.
     pub fn source(mut self, source: impl JwksSource) -> Self {
         self.source = Some(Box::new(source));
@@ -248,9 +232,9 @@ impl VerifierBuilder {
     }
 
     /// The shortest time between two fetches, default
-    /// [60 seconds](DEFAULT_MIN_REFRESH_INTERVAL).
-    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.min_refresh_interval = interval;
+    /// [60 seconds](DEFAULT_MIN_FETCH_INTERVAL).
+    pub fn min_fetch_interval(mut self, interval: Duration) -> Self {
+        self.min_fetch_interval = interval;
         self
     }
 
@@ -259,13 +243,13 @@ impl VerifierBuilder {
     /// # Errors
     /// [`ConfigError::MissingKey`] with neither keys nor a source;
     /// [`ConfigError::DuplicateKeyId`]; [`ConfigError::InvalidSetting`] for
-    /// a leeway that is not 0 to 300 whole seconds or a negative refresh
+    /// a leeway that is not 0 to 300 whole seconds or a negative fetch
     /// interval.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         self.config.validate()?;
-        if self.min_refresh_interval < Duration::ZERO {
+        if self.min_fetch_interval < Duration::ZERO {
             return Err(ConfigError::InvalidSetting {
-                name: "min_refresh_interval",
+                name: "min_fetch_interval",
                 reason: "must not be negative",
             });
         }
@@ -285,7 +269,7 @@ impl VerifierBuilder {
                 validation,
                 clock: self.clock,
                 source: self.source,
-                min_refresh_interval: self.min_refresh_interval,
+                min_fetch_interval: self.min_fetch_interval,
                 last_fetch: Mutex::new(None),
             }),
         })

@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a failing test should stop loudly")]
 
-use sessionkit::{Algorithm, ConfigError, RESERVED_CLAIMS, SigningKey};
+use sessionkit::config::RESERVED_CLAIMS;
+use sessionkit::{Algorithm, ConfigError, SigningKey};
 
 #[test]
 fn sec_33_hmac_key_shorter_than_32_bytes_is_config_error() {

@@ -13,10 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Signer as _;
-use serde_json::{Value, json};
+use serde_json::json;
+use sessionkit::clock::ManualClock;
+use sessionkit::jwks::{Jwks, JwksSource};
 use sessionkit::{
-    ConfigError, Jwks, JwksSource, ManualClock, MemoryStore, RefreshKey, Rejection, SessionManager,
-    SigningKey, Verifier, VerifyError,
+    ConfigError, MemoryStore, RefreshKey, Rejection, SessionManager, SigningKey, Verifier,
+    VerifyError,
 };
 use time::Duration;
 
@@ -62,7 +64,8 @@ fn verifier_for(jwks: Jwks, clock: &Arc<ManualClock>) -> Verifier {
 
 async fn token(manager: &SessionManager<MemoryStore>) -> String {
     manager
-        .create("alice", json!({ "role": "reader" }), Value::Null)
+        .create("alice")
+        .claims(json!({ "role": "reader" }))
         .await
         .unwrap()
         .access_token
@@ -371,7 +374,7 @@ fn refreshing_verifier(
 }
 
 #[tokio::test]
-async fn verify_or_refresh_learns_a_new_key_with_one_fetch() {
+async fn verify_or_fetch_keys_learns_a_new_key_with_one_fetch() {
     let clock = clock();
     let old = manager_with(&clock, |b| {
         b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
@@ -384,8 +387,8 @@ async fn verify_or_refresh_learns_a_new_key_with_one_fetch() {
     let new_token = token(&new).await;
 
     // Known keys never cause a fetch, nor do other failures.
-    assert!(verifier.verify_or_refresh(&old_token).await.is_ok());
-    assert!(verifier.verify_or_refresh("a.b.c").await.is_err());
+    assert!(verifier.verify_or_fetch_keys(&old_token).await.is_ok());
+    assert!(verifier.verify_or_fetch_keys("a.b.c").await.is_err());
     assert_eq!(fetches.load(Ordering::SeqCst), 0);
 
     assert_eq!(
@@ -394,7 +397,7 @@ async fn verify_or_refresh_learns_a_new_key_with_one_fetch() {
     );
     assert_eq!(
         verifier
-            .verify_or_refresh(&new_token)
+            .verify_or_fetch_keys(&new_token)
             .await
             .unwrap()
             .user_id(),
@@ -413,7 +416,7 @@ async fn verify_or_refresh_learns_a_new_key_with_one_fetch() {
 }
 
 #[tokio::test]
-async fn verify_or_refresh_flood_of_bogus_kids_fetches_once_per_interval() {
+async fn verify_or_fetch_keys_flood_of_bogus_kids_fetches_once_per_interval() {
     let clock = clock();
     let manager = ed_manager(&clock);
     let (verifier, fetches) = refreshing_verifier(manager.jwks(), Ok(manager.jwks_json()), &clock);
@@ -424,7 +427,7 @@ async fn verify_or_refresh_flood_of_bogus_kids_fetches_once_per_interval() {
             &format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"bogus-{i}"}}"#),
         );
         assert_eq!(
-            rejection(verifier.verify_or_refresh(&bogus).await),
+            rejection(verifier.verify_or_fetch_keys(&bogus).await),
             Rejection::UnknownKey
         );
     }
@@ -432,15 +435,15 @@ async fn verify_or_refresh_flood_of_bogus_kids_fetches_once_per_interval() {
 
     let bogus = reheader(&genuine, r#"{"alg":"EdDSA","typ":"at+jwt","kid":"bogus"}"#);
     clock.advance(Duration::seconds(59));
-    assert!(verifier.verify_or_refresh(&bogus).await.is_err());
+    assert!(verifier.verify_or_fetch_keys(&bogus).await.is_err());
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
     clock.advance(Duration::seconds(1));
     for _ in 0..1000 {
-        assert!(verifier.verify_or_refresh(&bogus).await.is_err());
+        assert!(verifier.verify_or_fetch_keys(&bogus).await.is_err());
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
     // Genuine tokens are unaffected throughout.
-    assert!(verifier.verify_or_refresh(&genuine).await.is_ok());
+    assert!(verifier.verify_or_fetch_keys(&genuine).await.is_ok());
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
@@ -454,7 +457,7 @@ async fn concurrent_flood_fetches_once() {
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let (verifier, bogus) = (verifier.clone(), bogus.clone());
-            tokio::spawn(async move { verifier.verify_or_refresh(&bogus).await.is_err() })
+            tokio::spawn(async move { verifier.verify_or_fetch_keys(&bogus).await.is_err() })
         })
         .collect();
     for task in tasks {
@@ -476,7 +479,7 @@ async fn failed_or_bad_fetch_is_a_key_source_error_and_keeps_the_keys() {
     ] {
         let (verifier, fetches) = refreshing_verifier(manager.jwks(), served, &clock);
         assert!(matches!(
-            verifier.verify_or_refresh(&bogus).await,
+            verifier.verify_or_fetch_keys(&bogus).await,
             Err(VerifyError::KeySource(_))
         ));
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
@@ -501,7 +504,7 @@ async fn verifier_with_only_a_source_fetches_on_first_use() {
         .unwrap();
     let token = token(&manager).await;
     assert_eq!(rejection(verifier.verify(&token)), Rejection::UnknownKey);
-    assert!(verifier.verify_or_refresh(&token).await.is_ok());
+    assert!(verifier.verify_or_fetch_keys(&token).await.is_ok());
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 
@@ -521,7 +524,7 @@ fn verifier_configuration_errors() {
     assert!(matches!(
         Verifier::builder()
             .jwks(Jwks::default())
-            .min_refresh_interval(Duration::seconds(-1))
+            .min_fetch_interval(Duration::seconds(-1))
             .build(),
         Err(ConfigError::InvalidSetting { .. })
     ));

@@ -8,9 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
-use sessionkit::{
-    Jwks, ManualClock, MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier,
-};
+use sessionkit::clock::ManualClock;
+use sessionkit::jwks::Jwks;
+use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
 
 const HMAC_SECRET: [u8; 32] = [7u8; 32];
 const ED_SEED: [u8; 32] = [42u8; 32];
@@ -55,7 +55,8 @@ fn validation(alg: Algorithm) -> Validation {
 
 async fn sessionkit_token(manager: &SessionManager<MemoryStore>) -> String {
     manager
-        .create("alice", json!({ "role": "reader" }), Value::Null)
+        .create("alice")
+        .claims(json!({ "role": "reader" }))
         .await
         .unwrap()
         .access_token

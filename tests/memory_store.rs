@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use sessionkit::store::{SessionRecord, SessionStore, StoreError};
 use sessionkit::testing::{Spawn, run_fault_suite, run_history_suite, run_history_suite_with};
-use sessionkit::{MemoryStore, SessionHandle, SessionRecord, SessionStore, StoreError};
+use sessionkit::{MemoryStore, SessionHandle};
 use time::OffsetDateTime;
 
 #[tokio::test]

@@ -7,10 +7,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use sessionkit::store::SessionStore;
 use sessionkit::testing::sample_record;
-use sessionkit::{MemoryStore, SessionHandle, SessionStore};
+use sessionkit::{MemoryStore, SessionHandle};
 
-fn handles(records: &[sessionkit::SessionRecord]) -> HashSet<SessionHandle> {
+fn handles(records: &[sessionkit::store::SessionRecord]) -> HashSet<SessionHandle> {
     records.iter().map(|r| r.handle).collect()
 }
 

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 
 use common::*;
 use proptest::prelude::*;
-use serde_json::Value;
 use sessionkit::{RefreshError, Rejection};
 use time::Duration;
 
@@ -111,10 +110,11 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let f = fixture_with(|b| {
             b.grace(Duration::seconds(grace))
+                .access_ttl(Duration::seconds(IDLE))
                 .refresh_idle_ttl(Duration::seconds(IDLE))
                 .absolute_ttl(Duration::seconds(ABSOLUTE))
         });
-        let s = rt.block_on(f.manager.create("alice", Value::Null, Value::Null)).unwrap();
+        let s = rt.block_on(f.manager.create("alice").into_future()).unwrap();
         let mut tokens: HashMap<u64, String> = HashMap::from([(0, s.refresh_token.expose().to_owned())]);
         let mut newest = 0u64;
         let mut now = 0i64;

@@ -14,11 +14,11 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use sessionkit::testing::{Fault, FaultyStore, Op};
-use sessionkit::{
-    MemoryStore, RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord,
-    SessionStore, TokenHash,
+use sessionkit::store::{
+    RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, TokenHash,
 };
+use sessionkit::testing::{Fault, FaultyStore, Op};
+use sessionkit::{MemoryStore, SessionHandle};
 use time::{Duration, OffsetDateTime};
 
 const T0: i64 = 1_893_456_000;

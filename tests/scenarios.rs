@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::*;
-use serde_json::{Value, json};
-use sessionkit::{
-    Clock, RefreshError, Rejection, SessionManager, SessionStore, SigningKey, VerifyError,
-};
+use serde_json::json;
+use sessionkit::clock::Clock;
+use sessionkit::store::SessionStore;
+use sessionkit::{RefreshError, Rejection, SessionManager, SigningKey, VerifyError};
 use time::Duration;
 
 fn is_theft(r: &Result<sessionkit::SessionTokens, RefreshError>) -> bool {
@@ -34,7 +34,7 @@ fn is_unauthorized(r: &Result<sessionkit::SessionTokens, RefreshError>) -> bool 
 async fn scenario_01_replay_two_generations_back_is_theft() {
     let f = fixture();
     let m = &f.manager;
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     let r2 = m.refresh(s.refresh_token.expose()).await.unwrap();
     let r3 = m.refresh(r2.refresh_token.expose()).await.unwrap();
     assert_ne!(r2.refresh_token, r3.refresh_token);
@@ -54,11 +54,7 @@ async fn scenario_01_replay_two_generations_back_is_theft() {
 #[tokio::test]
 async fn scenario_02_replay_after_grace_is_theft_and_at_once_without_grace() {
     let f = fixture_grace(10);
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let r2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     f.advance(10);
     // Still inside: exactly at the edge of the window.
@@ -70,11 +66,7 @@ async fn scenario_02_replay_after_grace_is_theft_and_at_once_without_grace() {
     ));
 
     let f = fixture_grace(0);
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     assert!(is_theft(&f.manager.refresh(s.refresh_token.expose()).await));
 }
@@ -84,11 +76,7 @@ async fn scenario_02_replay_after_grace_is_theft_and_at_once_without_grace() {
 #[tokio::test]
 async fn scenario_03_retry_inside_grace_returns_same_successor_without_write() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let first = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let before = f.store.load(&s.handle).await.unwrap().unwrap();
     f.advance(3);
@@ -109,11 +97,7 @@ async fn scenario_03_retry_inside_grace_returns_same_successor_without_write() {
 #[tokio::test]
 async fn scenario_04_tampered_token_is_unauthorized_and_session_survives() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let text = s.refresh_token.expose();
     // The last characters encode the MAC, the middle ones the secret.
     for pos in [text.len() - 1, text.len() - 30, text.len() - 60] {
@@ -131,11 +115,7 @@ async fn scenario_04_tampered_token_is_unauthorized_and_session_survives() {
 #[tokio::test]
 async fn scenario_05_revoke_stops_refresh_and_strict_verify() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     f.manager
         .verify_strict(s.access_token.expose())
         .await
@@ -161,11 +141,7 @@ async fn scenario_05_revoke_stops_refresh_and_strict_verify() {
 #[tokio::test]
 async fn scenario_06_expired_access_token_says_try_refresh() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     // 10 minutes + 30 s leeway: still valid at the edge, expired after.
     f.advance(600 + 29);
     f.manager.verify(s.access_token.expose()).unwrap();
@@ -187,18 +163,9 @@ async fn scenario_07_revoke_all_for_user_spares_other_users() {
     let f = fixture();
     let mut alice = Vec::new();
     for _ in 0..3 {
-        alice.push(
-            f.manager
-                .create("alice", Value::Null, Value::Null)
-                .await
-                .unwrap(),
-        );
+        alice.push(f.manager.create("alice").await.unwrap());
     }
-    let bob = f
-        .manager
-        .create("bob", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let bob = f.manager.create("bob").await.unwrap();
     assert_eq!(
         f.manager.revoke_all_for_user("alice", None).await.unwrap(),
         3
@@ -224,19 +191,11 @@ async fn scenario_08_idle_and_absolute_expiry_at_the_edges() {
     };
     // Idle: one second before the limit the token refreshes, at +1 s it does not.
     let f = make();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     f.advance(idle - 1);
     let s2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let f2 = make();
-    let t = f2
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let t = f2.manager.create("alice").await.unwrap();
     f2.advance(idle + 1);
     assert!(matches!(
         f2.manager.refresh(t.refresh_token.expose()).await,
@@ -276,11 +235,7 @@ async fn scenario_08_idle_and_absolute_expiry_at_the_edges() {
 async fn scenario_09_sec_20_sixty_four_concurrent_refreshes() {
     for grace in [10, 0] {
         let f = fixture_grace(grace);
-        let s = f
-            .manager
-            .create("alice", Value::Null, Value::Null)
-            .await
-            .unwrap();
+        let s = f.manager.create("alice").await.unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let m = f.manager.clone();
@@ -321,7 +276,8 @@ async fn scenario_10_retired_key_verifies_until_its_window_ends() {
     let f = fixture();
     let s = f
         .manager
-        .create("alice", json!({"role": "x"}), Value::Null)
+        .create("alice")
+        .claims(json!({"role": "x"}))
         .await
         .unwrap();
     let retired_at = f.clock.now();

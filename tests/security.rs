@@ -16,11 +16,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use serde_json::{Value, json};
+use sessionkit::clock::ManualClock;
+use sessionkit::config::TheftPolicy;
+use sessionkit::store::{SessionRecord, SessionStore, StoreError};
 use sessionkit::testing::{Fault, FaultyStore, Op};
 use sessionkit::{
-    ManualClock, MemoryStore, RefreshError, RefreshKey, Rejection, SessionError, SessionEvent,
-    SessionHandle, SessionManager, SessionRecord, SessionStore, StoreError, TheftPolicy,
-    VerifyError,
+    MemoryStore, RefreshError, RefreshKey, Rejection, SessionError, SessionEvent, SessionHandle,
+    SessionManager, VerifyError,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -108,11 +110,7 @@ async fn sec_01_refresh_secrets_are_256_bit_and_unique() {
     let f = fixture();
     let mut seen = HashSet::new();
     // 10^5 secrets: sessions are cheap, rotations add one secret each.
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let mut token = s.refresh_token;
     for _ in 0..20_000 {
         let secret = refresh_secret(token.expose());
@@ -126,11 +124,7 @@ async fn sec_01_refresh_secrets_are_256_bit_and_unique() {
             .refresh_token;
     }
     for _ in 0..80_000 {
-        let s = f
-            .manager
-            .create("bob", Value::Null, Value::Null)
-            .await
-            .unwrap();
+        let s = f.manager.create("bob").await.unwrap();
         assert!(
             seen.insert(refresh_secret(s.refresh_token.expose())),
             "secret collision"
@@ -145,7 +139,9 @@ async fn sec_02_refresh_token_carries_no_user_data() {
     let user = "alice.liddell@example.com";
     let s = f
         .manager
-        .create(user, json!({"email": user}), json!({"name": "Alice"}))
+        .create(user)
+        .claims(json!({"email": user}))
+        .session_data(json!({"name": "Alice"}))
         .await
         .unwrap();
     let text = s.refresh_token.expose();
@@ -162,7 +158,7 @@ async fn sec_03_store_only_ever_receives_hashes() {
     let store = Arc::new(RecordingStore::default());
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager_over(Arc::clone(&store), Arc::clone(&clock));
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     let mut tokens = vec![s.refresh_token.clone()];
     let mut access = vec![s.access_token.clone()];
     let mut t = s.refresh_token;
@@ -201,7 +197,7 @@ async fn sec_03_store_only_ever_receives_hashes() {
 async fn sec_04_lookup_goes_by_the_non_secret_handle() {
     let store = Arc::new(RecordingStore::default());
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     m.refresh(s.refresh_token.expose()).await.unwrap();
     let loads = store.loads.lock().unwrap();
     assert!(!loads.is_empty());
@@ -219,7 +215,9 @@ async fn sec_05_no_token_or_secret_in_debug_display_or_errors() {
     let f = fixture_grace(0);
     let s = f
         .manager
-        .create("alice", json!({"role": "admin"}), json!({"k": "v"}))
+        .create("alice")
+        .claims(json!({"role": "admin"}))
+        .session_data(json!({"k": "v"}))
         .await
         .unwrap();
     let r2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
@@ -236,11 +234,7 @@ async fn sec_05_no_token_or_secret_in_debug_display_or_errors() {
         .unwrap_err();
     let verify_err = f.manager.verify("garbage").unwrap_err();
     let record = f.store.load(&r2.handle).await.unwrap();
-    let s2 = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s2 = f.manager.create("alice").await.unwrap();
     let info = f.manager.session(&s2.handle).await.unwrap();
     let events = f.events.lock().unwrap().clone();
     let outputs = [
@@ -296,13 +290,17 @@ async fn sec_08_reissue_replaces_session_and_revokes_the_old_one() {
     let f = fixture();
     let old = f
         .manager
-        .create("alice", json!({"role": "user"}), json!({"cart": 1}))
+        .create("alice")
+        .claims(json!({"role": "user"}))
+        .session_data(json!({"cart": 1}))
         .await
         .unwrap();
     f.advance(60);
     let new = f
         .manager
-        .reissue(&old.handle, Some(json!({"role": "admin"})))
+        .reissue(&old.handle)
+        .claims(json!({"role": "admin"}))
+        .reauthenticated()
         .await
         .unwrap();
     assert_ne!(new.handle, old.handle);
@@ -341,10 +339,10 @@ async fn sec_08_reissue_replaces_session_and_revokes_the_old_one() {
 async fn sec_08_reissue_failure_leaves_old_session_and_no_new_one() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
-    let old = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let old = m.create("alice").await.unwrap();
     store.fail_next(Op::Delete, Fault::Before);
     assert!(matches!(
-        m.reissue(&old.handle, None).await,
+        m.reissue(&old.handle).await,
         Err(SessionError::Store(_))
     ));
     assert_eq!(m.sessions_for_user("alice").await.unwrap().len(), 1);
@@ -354,11 +352,7 @@ async fn sec_08_reissue_failure_leaves_old_session_and_no_new_one() {
 #[tokio::test]
 async fn sec_09_idle_timeout_slides_with_use() {
     let f = fixture_with(|b| b.refresh_idle_ttl(Duration::hours(1)));
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     f.advance(3599);
     let s2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     assert_eq!(s2.refresh_expires_at.unix_timestamp(), T0 + 3599 + 3600);
@@ -381,11 +375,7 @@ async fn sec_10_absolute_timeout_is_never_extended() {
         b.refresh_idle_ttl(Duration::hours(1))
             .absolute_ttl(Duration::hours(2))
     });
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let end = s.session_expires_at;
     let mut t = s.refresh_token;
     for _ in 0..7 {
@@ -426,14 +416,16 @@ async fn sec_11_expiry_cannot_be_set_by_client_controlled_claims() {
         claims.insert(reserved.into(), json!(i64::MAX));
         assert!(matches!(
             f.manager
-                .create("alice", Value::Object(claims), Value::Null)
+                .create("alice")
+                .claims(Value::Object(claims))
                 .await,
             Err(SessionError::InvalidClaims(_))
         ));
     }
     let s = f
         .manager
-        .create("alice", Value::Null, json!({"exp": i64::MAX}))
+        .create("alice")
+        .session_data(json!({"exp": i64::MAX}))
         .await
         .unwrap();
     assert_eq!(s.access_expires_at.unix_timestamp(), T0 + 600);
@@ -448,11 +440,7 @@ async fn sec_11_expiry_cannot_be_set_by_client_controlled_claims() {
 #[tokio::test]
 async fn sec_12_logout_revokes_refresh_and_strict_access() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     assert!(f.manager.revoke(&s.handle).await.unwrap());
     assert!(!f.manager.revoke(&s.handle).await.unwrap());
     assert!(f.manager.refresh(s.refresh_token.expose()).await.is_err());
@@ -463,32 +451,22 @@ async fn sec_12_logout_revokes_refresh_and_strict_access() {
             .is_err()
     );
     // An expired access token still identifies the session to log out.
-    let t = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let t = f.manager.create("alice").await.unwrap();
     f.advance(3600);
-    let v = f
-        .manager
-        .verify_ignoring_expiry(t.access_token.expose())
-        .unwrap();
-    assert!(f.manager.revoke(&v.session_handle()).await.unwrap());
+    assert_eq!(
+        f.manager
+            .revoke_with_access_token(t.access_token.expose())
+            .await
+            .unwrap(),
+        Some(t.handle)
+    );
 }
 
 #[tokio::test]
 async fn sec_13_revoke_one_session_leaves_others_valid() {
     let f = fixture();
-    let a = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
-    let b = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let a = f.manager.create("alice").await.unwrap();
+    let b = f.manager.create("alice").await.unwrap();
     f.manager.revoke(&a.handle).await.unwrap();
     f.manager
         .verify_strict(b.access_token.expose())
@@ -500,21 +478,9 @@ async fn sec_13_revoke_one_session_leaves_others_valid() {
 #[tokio::test]
 async fn sec_14_revoke_all_for_user_can_keep_the_current_session() {
     let f = fixture();
-    let keep = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
-    let other = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
-    let bob = f
-        .manager
-        .create("bob", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let keep = f.manager.create("alice").await.unwrap();
+    let other = f.manager.create("alice").await.unwrap();
+    let bob = f.manager.create("bob").await.unwrap();
     assert_eq!(
         f.manager
             .revoke_all_for_user("alice", Some(&keep.handle))
@@ -541,11 +507,7 @@ async fn sec_14_revoke_all_for_user_can_keep_the_current_session() {
 #[tokio::test]
 async fn sec_15_strict_verify_honours_revocation_stateless_lag_is_bounded() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     f.manager.revoke(&s.handle).await.unwrap();
     assert!(
         f.manager
@@ -563,11 +525,7 @@ async fn sec_15_strict_verify_honours_revocation_stateless_lag_is_bounded() {
 #[tokio::test]
 async fn sec_15_strict_verify_rejects_stale_generations() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let r1 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     f.manager
         .verify_strict(s.access_token.expose())
@@ -592,7 +550,7 @@ async fn sec_15_strict_verify_rejects_stale_generations() {
 async fn sec_15_strict_verify_fails_closed_on_store_error() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     store.fail_next(Op::Load, Fault::Before);
     assert!(matches!(
         m.verify_strict(s.access_token.expose()).await,
@@ -603,11 +561,7 @@ async fn sec_15_strict_verify_fails_closed_on_store_error() {
 #[tokio::test]
 async fn sec_16_auth_time_is_carried_and_recent_auth_can_be_required() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     f.advance(500);
     let r = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let v = f.manager.verify(r.access_token.expose()).unwrap();
@@ -628,11 +582,7 @@ async fn sec_16_auth_time_is_carried_and_recent_auth_can_be_required() {
 #[tokio::test]
 async fn sec_17_each_refresh_issues_a_new_token_and_retires_the_old() {
     let f = fixture_grace(0);
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let mut seen = HashSet::new();
     let mut t = s.refresh_token;
     for g in 1..=10u64 {
@@ -652,11 +602,7 @@ async fn sec_17_each_refresh_issues_a_new_token_and_retires_the_old() {
 #[tokio::test]
 async fn sec_18_reuse_revokes_the_family_and_reports_handle_and_user() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let r2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     f.advance(11);
     let err = f
@@ -684,21 +630,9 @@ async fn sec_18_theft_policy_can_revoke_every_session_of_the_user() {
         b.theft_policy(TheftPolicy::RevokeAllForUser)
             .grace(Duration::ZERO)
     });
-    let a = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
-    let other = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
-    let bob = f
-        .manager
-        .create("bob", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let a = f.manager.create("alice").await.unwrap();
+    let other = f.manager.create("alice").await.unwrap();
+    let bob = f.manager.create("bob").await.unwrap();
     f.manager.refresh(a.refresh_token.expose()).await.unwrap();
     assert!(matches!(
         f.manager.refresh(a.refresh_token.expose()).await,
@@ -716,11 +650,7 @@ async fn sec_18_theft_policy_can_revoke_every_session_of_the_user() {
 #[tokio::test]
 async fn sec_19_forged_token_naming_a_victims_session_changes_nothing() {
     let f = fixture();
-    let victim = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let victim = f.manager.create("alice").await.unwrap();
     let r2 = f
         .manager
         .refresh(victim.refresh_token.expose())
@@ -733,10 +663,7 @@ async fn sec_19_forged_token_naming_a_victims_session_changes_nothing() {
         .refresh_key(RefreshKey::new(1, &[0x99; 32]).unwrap())
         .build()
         .unwrap();
-    let forged_lineage = attacker
-        .create("mallory", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let forged_lineage = attacker.create("mallory").await.unwrap();
     // Splice the victim's handle into the forged token: the MAC no longer matches.
     let forged = forged_lineage.refresh_token.expose();
     let raw_victim = URL_SAFE_NO_PAD
@@ -766,11 +693,7 @@ async fn sec_19_forged_token_naming_a_victims_session_changes_nothing() {
 #[tokio::test]
 async fn sec_21_grace_accepts_only_the_previous_token_and_never_forks() {
     let f = fixture_grace(60);
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let r2 = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let again = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     assert_eq!(
@@ -789,11 +712,7 @@ async fn sec_21_grace_accepts_only_the_previous_token_and_never_forks() {
 #[tokio::test]
 async fn sec_21_grace_replay_by_a_thief_is_exposed_by_the_next_rotation() {
     let f = fixture_grace(10);
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let owner = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     let thief = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
     assert_eq!(owner.refresh_token, thief.refresh_token);
@@ -814,11 +733,15 @@ async fn sec_21_grace_replay_by_a_thief_is_exposed_by_the_next_rotation() {
 async fn sec_22_no_issued_expiry_passes_the_absolute_lifetime() {
     let f = fixture_with(|b| {
         b.absolute_ttl(Duration::seconds(300))
-            .access_ttl(Duration::seconds(600))
+            .refresh_idle_ttl(Duration::seconds(300))
+            .access_ttl(Duration::seconds(120))
     });
+    let first = f.manager.create("alice").await.unwrap();
+    // Near the end of the session, a refresh would issue tokens past it.
+    f.advance(250);
     let s = f
         .manager
-        .create("alice", Value::Null, Value::Null)
+        .refresh(first.refresh_token.expose())
         .await
         .unwrap();
     assert_eq!(s.access_expires_at, s.session_expires_at);
@@ -832,7 +755,7 @@ async fn sec_24_cas_failing_before_apply_leaves_the_old_token_working() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager_over(Arc::clone(&store), Arc::clone(&clock));
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     let before = store.load(&s.handle).await.unwrap();
     store.fail_next(Op::CompareAndSwap, Fault::Before);
     assert!(matches!(
@@ -858,7 +781,7 @@ async fn sec_24_cas_applied_but_unconfirmed_is_read_back_even_without_grace() {
         .clock(clock)
         .build()
         .unwrap();
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     store.fail_next(Op::CompareAndSwap, Fault::After);
     // The write happened but its answer was lost: the manager reads it back
     // and hands out the persisted successor instead of an error that would
@@ -873,7 +796,7 @@ async fn sec_24_cas_applied_and_read_back_failing_is_recovered_inside_the_grace(
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager_over(Arc::clone(&store), Arc::clone(&clock));
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     store.fail_next(Op::CompareAndSwap, Fault::After);
     // The first load is the refresh's own; the second is the read-back.
     store.fail_after(Op::Load, 1, Fault::Before);
@@ -899,7 +822,7 @@ async fn sec_24_theft_revocation_applied_but_unconfirmed_is_still_theft() {
         .clock(Arc::new(ManualClock::at_unix(T0)))
         .build()
         .unwrap();
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     m.refresh(s.refresh_token.expose()).await.unwrap();
     store.fail_next(Op::Delete, Fault::After);
     assert!(matches!(
@@ -913,10 +836,10 @@ async fn sec_24_theft_revocation_applied_but_unconfirmed_is_still_theft() {
 async fn sec_08_reissue_racing_a_revocation_hands_out_nothing() {
     let store = Arc::new(RecordingStore::default());
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
-    let old = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let old = m.create("alice").await.unwrap();
     *store.revoke_on_insert.lock().unwrap() = Some(old.handle);
     assert!(matches!(
-        m.reissue(&old.handle, None).await,
+        m.reissue(&old.handle).await,
         Err(SessionError::NotFound)
     ));
     assert!(
@@ -931,11 +854,11 @@ async fn sec_24_failed_create_leaves_no_session_and_failed_load_fails_closed() {
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
     store.fail_next(Op::Insert, Fault::Before);
     assert!(matches!(
-        m.create("alice", Value::Null, Value::Null).await,
+        m.create("alice").await,
         Err(SessionError::Store(_))
     ));
     assert!(store.inner().is_empty());
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     store.fail_next(Op::Load, Fault::Before);
     assert!(matches!(
         m.refresh(s.refresh_token.expose()).await,
@@ -952,7 +875,7 @@ async fn sec_24_unconfirmed_insert_leaves_no_session() {
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
     store.fail_next(Op::Insert, Fault::After);
     assert!(matches!(
-        m.create("alice", Value::Null, Value::Null).await,
+        m.create("alice").await,
         Err(SessionError::Store(_))
     ));
     assert!(store.inner().is_empty(), "the applied insert was undone");
@@ -970,7 +893,7 @@ async fn sec_24_theft_revocation_failure_fails_closed_and_retries() {
         .clock(clock)
         .build()
         .unwrap();
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     m.refresh(s.refresh_token.expose()).await.unwrap();
     store.fail_next(Op::Delete, Fault::Before);
     assert!(matches!(
@@ -986,11 +909,7 @@ async fn sec_24_theft_revocation_failure_fails_closed_and_retries() {
 #[tokio::test]
 async fn sec_30_tokens_cannot_pass_as_each_other() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     assert!(matches!(
         f.manager.verify(s.refresh_token.expose()),
         Err(VerifyError::Unauthorized(_))
@@ -1004,11 +923,7 @@ async fn sec_30_tokens_cannot_pass_as_each_other() {
 #[tokio::test]
 async fn sec_25_alg_none_through_the_manager_is_unauthorized() {
     let f = fixture();
-    let s = f
-        .manager
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .unwrap();
+    let s = f.manager.create("alice").await.unwrap();
     let payload = s
         .access_token
         .expose()
@@ -1059,7 +974,7 @@ async fn sec_39_oversized_input_is_rejected_before_the_store() {
 async fn sec_40_bad_input_never_touches_the_store_or_revokes() {
     let store = Arc::new(FaultyStore::new(MemoryStore::new()));
     let m = manager_over(Arc::clone(&store), Arc::new(ManualClock::at_unix(T0)));
-    let s = m.create("alice", Value::Null, Value::Null).await.unwrap();
+    let s = m.create("alice").await.unwrap();
     let calls = store.calls().len();
     let valid = s.refresh_token.expose();
     let inputs = [

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sessionkit::TokenHash;
+use sessionkit::store::TokenHash;
 use sessionkit::testing::fuzz;
 
 /// dudect's threshold: above it, the timings differ.

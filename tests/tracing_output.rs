@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -48,7 +48,8 @@ fn sec_05_tracing_output_never_contains_tokens_or_secrets() {
             let f = fixture_grace(0);
             let m = &f.manager;
             let s = m
-                .create("alice", json!({"role": "admin"}), Value::Null)
+                .create("alice")
+                .claims(json!({"role": "admin"}))
                 .await
                 .unwrap();
             let r2 = m.refresh(s.refresh_token.expose()).await.unwrap();
@@ -57,7 +58,7 @@ fn sec_05_tracing_output_never_contains_tokens_or_secrets() {
             assert!(m.refresh(s.refresh_token.expose()).await.is_err());
             assert!(m.refresh(r2.refresh_token.expose()).await.is_err());
             assert!(m.refresh("skr_garbage").await.is_err());
-            let t = m.create("alice", Value::Null, Value::Null).await.unwrap();
+            let t = m.create("alice").await.unwrap();
             m.revoke(&t.handle).await.unwrap();
             for x in [&s, &r2, &t] {
                 tokens.push(x.refresh_token.expose().to_owned());

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use time::OffsetDateTime;
 
-use crate::{SessionHandle, SessionRecord, SessionStore, StoreError};
+use crate::store::{SessionHandle, SessionRecord, SessionStore, StoreError};
 
 /// A store operation.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]

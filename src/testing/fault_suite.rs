@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use time::Duration;
 
 use super::fault::{Fault, FaultyStore, Op};
 use super::{T0, manager, unique_user};
-use crate::{
-    ManualClock, RefreshError, SessionError, SessionHandle, SessionManager, SessionRecord,
-    SessionStore, SessionTokens,
-};
+use crate::clock::ManualClock;
+use crate::store::{SessionHandle, SessionRecord, SessionStore};
+use crate::{RefreshError, SessionError, SessionManager, SessionTokens};
 
 /// At most this many faults per run: one, and every pair (a fault, then a
 /// second one in the recovery it triggers, such as the read-back after an
@@ -178,7 +176,7 @@ impl<S: SessionStore> Ctx<'_, S> {
 
     async fn create(&self, m: &SessionManager<Arc<FaultyStore<Arc<S>>>>) {
         let user = unique_user("fault-create");
-        let result = m.create(&user, Value::Null, Value::Null).await;
+        let result = m.create(&user).await;
         let records = self
             .store
             .list_by_user(&user)
@@ -232,7 +230,7 @@ impl<S: SessionStore> Ctx<'_, S> {
         // A session at generation 1, so that it has a previous token.
         let s = self
             .plain
-            .create(&unique_user("fault-refresh"), Value::Null, Value::Null)
+            .create(unique_user("fault-refresh"))
             .await
             .expect("create without faults");
         self.clock.advance(Duration::seconds(1));
@@ -357,7 +355,7 @@ impl<S: SessionStore> Ctx<'_, S> {
     async fn revoke(&self, m: &SessionManager<Arc<FaultyStore<Arc<S>>>>) {
         let s = self
             .plain
-            .create(&unique_user("fault-revoke"), Value::Null, Value::Null)
+            .create(unique_user("fault-revoke"))
             .await
             .expect("create without faults");
         let before = self.load(&s.handle).await;
@@ -401,14 +399,14 @@ impl<S: SessionStore> Ctx<'_, S> {
         for _ in 0..3 {
             sessions.push(
                 self.plain
-                    .create(&user, Value::Null, Value::Null)
+                    .create(&user)
                     .await
                     .expect("create without faults"),
             );
         }
         let bystander = self
             .plain
-            .create(&other, Value::Null, Value::Null)
+            .create(&other)
             .await
             .expect("create without faults");
         let keep = sessions[0].handle;

@@ -47,10 +47,12 @@ use time::{Duration, OffsetDateTime};
 pub use self::fault::{Fault, FaultyStore, Op, SleepFn};
 pub use self::fault_suite::FaultReport;
 pub use self::history::{HistoryReport, Spawn};
-use crate::{
-    ManualClock, RefreshError, RefreshKey, RotateOutcome, Rotation, RotationNonce, SessionHandle,
-    SessionManager, SessionRecord, SessionStore, SigningKey, TokenHash,
+use crate::clock::ManualClock;
+use crate::store::{
+    RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError,
+    TokenHash,
 };
+use crate::{RefreshError, RefreshKey, SessionManager, SigningKey};
 
 /// Runs every conformance check against stores made by `make_store`.
 ///
@@ -314,7 +316,7 @@ async fn insert_existing_handle_fails_and_keeps_the_original<S: SessionStore>(st
     let mut other = sample_record(&unique_user("dup-other"));
     other.handle = r.handle;
     match store.insert(&other).await {
-        Err(crate::StoreError::AlreadyExists) => {}
+        Err(StoreError::AlreadyExists) => {}
         other => panic!("insert of an existing handle must fail with AlreadyExists, got {other:?}"),
     }
     let loaded = store.load(&r.handle).await.expect("load").expect("present");
@@ -918,7 +920,9 @@ async fn rotation_and_theft_detection_work_through_the_store<S: SessionStore>(st
     let m = manager(store, Arc::clone(&clock), 10);
     let user = unique_user("theft");
     let s = m
-        .create(&user, json!({"role": "user"}), json!({"k": "v"}))
+        .create(&user)
+        .claims(json!({"role": "user"}))
+        .session_data(json!({"k": "v"}))
         .await
         .expect("create");
     m.verify(s.access_token.expose())
@@ -957,10 +961,7 @@ async fn rotation_and_theft_detection_work_through_the_store<S: SessionStore>(st
 async fn concurrent_refreshes<S: SessionStore>(store: S, grace: i64) {
     let clock = Arc::new(ManualClock::at_unix(T0));
     let m = manager(store, Arc::clone(&clock), grace);
-    let s = m
-        .create(&unique_user("race"), Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let s = m.create(unique_user("race")).await.expect("create");
     let token = s.refresh_token.expose().to_owned();
     let results = join_all((0..64).map(|_| m.refresh(&token))).await;
     let successes: Vec<String> = results
@@ -1016,10 +1017,7 @@ async fn two_managers_share_sessions_through_the_store<S: SessionStore>(store: S
     let clock = Arc::new(ManualClock::at_unix(T0));
     let a = manager(Arc::clone(&store), Arc::clone(&clock), 10);
     let b = manager(Arc::clone(&store), Arc::clone(&clock), 10);
-    let s = a
-        .create(&unique_user("pair"), Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let s = a.create(unique_user("pair")).await.expect("create");
     b.verify(s.access_token.expose())
         .expect("instance B verifies A's token");
     let r2 = a
@@ -1036,10 +1034,7 @@ async fn two_managers_share_sessions_through_the_store<S: SessionStore>(store: S
     );
     assert!(a.refresh(r2.refresh_token.expose()).await.is_err());
 
-    let s = a
-        .create(&unique_user("pair"), Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let s = a.create(unique_user("pair")).await.expect("create");
     assert!(b.revoke(&s.handle).await.expect("revoke"));
     assert!(
         matches!(

@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use sessionkit::clock::ManualClock;
 use sessionkit::{
-    ManualClock, MemoryStore, RefreshKey, SessionEvent, SessionManager, SessionManagerBuilder,
-    SigningKey,
+    MemoryStore, RefreshKey, SessionEvent, SessionManager, SessionManagerBuilder, SigningKey,
 };
 use time::Duration;
 

@@ -24,7 +24,7 @@
 //! expires (the access lifetime, 10 minutes by default). The `/auth/*`
 //! operations on sessions use [`SessionManager::verify_strict`], so a
 //! revoked session cannot list or revoke sessions, and logout uses
-//! [`SessionManager::verify_ignoring_expiry`], so an expired but genuine
+//! [`DangerousSessionManager::verify_ignoring_expiry`](sessionkit::dangerous::DangerousSessionManager::verify_ignoring_expiry), so an expired but genuine
 //! access token still ends its session.
 //!
 //! Keys are generated at startup, which is fine for a demo. A real
@@ -47,10 +47,12 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sessionkit::clock::{Clock, SystemClock};
+use sessionkit::store::SessionStore;
+use sessionkit::web::{CookieConfig, CsrfPolicy, TokenSourceError, token_from_authorization};
 use sessionkit::{
-    Algorithm, Clock, CookieConfig, CsrfPolicy, MemoryStore, RefreshKey, SessionError,
-    SessionHandle, SessionManager, SessionStore, SessionTokens, SigningKey, SystemClock,
-    TokenSourceError, Verified, VerifyError, token_from_authorization,
+    Algorithm, MemoryStore, RefreshKey, SessionError, SessionHandle, SessionManager, SessionTokens,
+    SigningKey, Verified, VerifyError,
 };
 use time::Duration;
 
@@ -183,7 +185,7 @@ impl Config {
     ///
     /// # Errors
     /// The store's error when it cannot be reached.
-    pub async fn connect_store(&self) -> Result<Store, sessionkit::StoreError> {
+    pub async fn connect_store(&self) -> Result<Store, sessionkit::store::StoreError> {
         Ok(match self.store {
             StoreKind::Memory => Arc::new(MemoryStore::new()),
             StoreKind::Postgres => {
@@ -410,8 +412,8 @@ impl From<TokenSourceError> for ApiError {
     }
 }
 
-impl From<sessionkit::CsrfError> for ApiError {
-    fn from(e: sessionkit::CsrfError) -> Self {
+impl From<sessionkit::web::CsrfError> for ApiError {
+    fn from(e: sessionkit::web::CsrfError) -> Self {
         Self::from_parts(e.http_status(), e.error_code())
     }
 }
@@ -598,7 +600,7 @@ async fn login_inner(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
             ))?;
-    let tokens = state.manager.create(&user, json!({}), Value::Null).await?;
+    let tokens = state.manager.create(&user).await?;
     Ok(with_tokens(state, &tokens, header_mode))
 }
 
@@ -667,6 +669,7 @@ async fn logout(
     let token = access_token(&state, &headers, &method)?;
     let verified = state
         .manager
+        .dangerous()
         .verify_ignoring_expiry(token)
         .map_err(|e| ApiError::from(e).clearing(&state.cookies))?;
     let revoked = state.manager.revoke(&verified.session_handle()).await?;

@@ -19,7 +19,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum_app::{AppState, Config, Store, app};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use sessionkit::{Algorithm, ManualClock, MemoryStore};
+use sessionkit::clock::ManualClock;
+use sessionkit::{Algorithm, MemoryStore};
 use time::Duration;
 use tower::ServiceExt as _;
 

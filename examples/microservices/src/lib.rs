@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sessionkit::{JwksSource, MemoryStore, SessionManager, Verifier, VerifyError};
+use sessionkit::jwks::JwksSource;
+use sessionkit::{MemoryStore, SessionManager, Verifier, VerifyError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -42,7 +43,7 @@ async fn login(
     Json(login): Json<Login>,
 ) -> Result<Json<Tokens>, StatusCode> {
     let session = manager
-        .create(&login.user, serde_json::json!({}), serde_json::Value::Null)
+        .create(&login.user)
         .await
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     Ok(Json(Tokens {
@@ -70,7 +71,7 @@ async fn me(State(verifier): State<Verifier>, headers: HeaderMap) -> Result<Stri
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(StatusCode::UNAUTHORIZED)?;
-    match verifier.verify_or_refresh(token).await {
+    match verifier.verify_or_fetch_keys(token).await {
         Ok(verified) => Ok(verified.user_id().to_owned()),
         // Every rejection looks the same to the client.
         Err(VerifyError::KeySource(_)) => Err(StatusCode::SERVICE_UNAVAILABLE),

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use sessionkit::{Jwks, MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
+use sessionkit::jwks::Jwks;
+use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
 use sessionkit_microservices::{HttpJwksSource, Tokens, auth_service, http, resource_service};
 use tokio::net::TcpListener;
 

@@ -19,11 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use sessionkit::{
-    RefreshKey, RotateOutcome, Rotation, SessionHandle, SessionManager, SessionRecord,
-    SessionStore, SigningKey, StoreError,
-};
+use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
+use sessionkit::{RefreshKey, SessionHandle, SessionManager, SigningKey};
 use sessionkit_postgres::PostgresStore;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
@@ -176,10 +173,7 @@ async fn bench() {
         let mut tokens = Vec::new();
         let mut handles = Vec::new();
         for c in 0..clients {
-            let s = manager
-                .create(&format!("bench-{c}"), Value::Null, Value::Null)
-                .await
-                .expect("create");
+            let s = manager.create(format!("bench-{c}")).await.expect("create");
             handles.push(s.handle);
             tokens.push(tokio::sync::Mutex::new(s.refresh_token.expose().to_owned()));
         }

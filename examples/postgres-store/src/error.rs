@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use sessionkit::StoreError;
+use sessionkit::store::StoreError;
 
 /// A value that does not fit the other side: a `u64` above `i64::MAX`, a
 /// stored negative counter, a hash of the wrong length.

@@ -1,4 +1,4 @@
-//! A PostgreSQL [`SessionStore`](sessionkit::SessionStore) for
+//! A PostgreSQL [`SessionStore`](sessionkit::store::SessionStore) for
 //! [`sessionkit`], on [sqlx](https://docs.rs/sqlx) 0.9.
 //!
 //! ```no_run
@@ -17,7 +17,7 @@
 //!     .signing_key(SigningKey::hs256("k1", &[7; 32])?)
 //!     .refresh_key(RefreshKey::new(1, &[9; 32])?)
 //!     .build()?;
-//! let tokens = manager.create("user-42", serde_json::Value::Null, serde_json::Value::Null).await?;
+//! let tokens = manager.create("user-42").await?;
 //! let next = manager.refresh(tokens.refresh_token.expose()).await?;
 //! # let _ = next;
 //! # Ok(())
@@ -28,14 +28,14 @@
 //!
 //! - One row per session in one table (default `public.sessionkit_sessions`);
 //!   the session handle is the primary key, with indexes on `user_id` (for
-//!   [`list_by_user`](sessionkit::SessionStore::list_by_user) and
-//!   [`delete_by_user`](sessionkit::SessionStore::delete_by_user)) and on a
+//!   [`list_by_user`](sessionkit::store::SessionStore::list_by_user) and
+//!   [`delete_by_user`](sessionkit::store::SessionStore::delete_by_user)) and on a
 //!   generated `expires_at` column (for
-//!   [`purge_expired`](sessionkit::SessionStore::purge_expired)).
+//!   [`purge_expired`](sessionkit::store::SessionStore::purge_expired)).
 //! - Every method is one SQL statement; compare-and-swap is one
 //!   `UPDATE ... WHERE handle = $1 AND version = $2`, so concurrent
 //!   refreshes across any number of processes have exactly one winner.
-//! - [`rotate_if_current`](sessionkit::SessionStore::rotate_if_current) is
+//! - [`rotate_if_current`](sessionkit::store::SessionStore::rotate_if_current) is
 //!   one statement too, so a refresh is one round trip: an
 //!   `UPDATE ... WHERE handle = $1 AND generation = $2 AND current_hash = $3
 //!   AND expires_at > $now RETURNING ...` in a CTE, with a `UNION ALL` that
@@ -47,11 +47,11 @@
 //!   column and follows the new refresh expiry.
 //!   Purging deletes in batches of 1000 rows, each its own statement.
 //! - Every operation is bounded ([`PostgresStoreBuilder::timeout`], 5 s by
-//!   default) and fails with [`StoreError::Timeout`](sessionkit::StoreError)
+//!   default) and fails with [`StoreError::Timeout`](sessionkit::store::StoreError)
 //!   past it. Values the server rejects (for example a JSON string holding
 //!   `\u0000`, which `jsonb` cannot store, or a counter above `i64::MAX`)
-//!   give [`StoreError::InvalidData`](sessionkit::StoreError); anything else
-//!   [`StoreError::Backend`](sessionkit::StoreError) with the sqlx error as
+//!   give [`StoreError::InvalidData`](sessionkit::store::StoreError); anything else
+//!   [`StoreError::Backend`](sessionkit::store::StoreError) with the sqlx error as
 //!   its source.
 //! - Only hashes of refresh secrets are stored, never a token; the store
 //!   logs nothing.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sessionkit::{
-    ConfigError, RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord,
-    SessionStore, StoreError, TokenHash,
+use sessionkit::store::{
+    RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, StoreError, TokenHash,
 };
+use sessionkit::{ConfigError, SessionHandle};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::query::Query;
 use sqlx::types::Json;

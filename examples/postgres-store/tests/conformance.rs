@@ -13,7 +13,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
-use sessionkit::SessionStore;
+use sessionkit::store::SessionStore;
 use sessionkit::testing::{
     Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
 };

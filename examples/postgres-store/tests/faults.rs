@@ -13,11 +13,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use serde_json::{Value, json};
+use serde_json::json;
+use sessionkit::clock::ManualClock;
+use sessionkit::store::{SessionStore, StoreError};
 use sessionkit::testing::sample_record;
-use sessionkit::{
-    ManualClock, RefreshKey, SessionError, SessionManager, SessionStore, SigningKey, StoreError,
-};
+use sessionkit::{RefreshKey, SessionError, SessionManager, SigningKey};
 use sessionkit_postgres::PostgresStore;
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -191,7 +191,8 @@ async fn session_data_jsonb_refuses_is_invalid_data_and_changes_nothing() {
         .build()
         .expect("valid configuration");
     let s = m
-        .create("dave", Value::Null, json!({"cart": [1]}))
+        .create("dave")
+        .session_data(json!({"cart": [1]}))
         .await
         .expect("create");
     let before = m

@@ -12,8 +12,9 @@ mod common;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-use sessionkit::{ManualClock, RefreshError, RefreshKey, SessionManager, SessionStore, SigningKey};
+use sessionkit::clock::ManualClock;
+use sessionkit::store::SessionStore;
+use sessionkit::{RefreshError, RefreshKey, SessionManager, SigningKey};
 use sessionkit_postgres::PostgresStore;
 use time::Duration;
 
@@ -63,10 +64,7 @@ async fn replay_on_b_of_a_token_rotated_on_a_is_theft() {
     let Some(admin) = admin().await else { return };
     let schema = TestSchema::create(&admin).await;
     let (a, b, clock) = pair(&schema, 10).await;
-    let s = a
-        .create("alice", Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let s = a.create("alice").await.expect("create");
     clock.advance(Duration::seconds(1));
     let r2 = a
         .refresh(s.refresh_token.expose())
@@ -95,10 +93,7 @@ async fn revoke_on_b_stops_refresh_on_a() {
     let Some(admin) = admin().await else { return };
     let schema = TestSchema::create(&admin).await;
     let (a, b, _clock) = pair(&schema, 10).await;
-    let s = a
-        .create("bob", Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let s = a.create("bob").await.expect("create");
     assert!(b.revoke(&s.handle).await.expect("revoke on B"));
     assert!(
         matches!(
@@ -117,10 +112,7 @@ async fn concurrent_refreshes(
     let admin = admin().await.expect("checked by the caller");
     let schema = TestSchema::create(&admin).await;
     let (a, b, _clock) = pair(&schema, grace).await;
-    let s = a
-        .create("carol", Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let s = a.create("carol").await.expect("create");
     let token = s.refresh_token.expose().to_owned();
     let tasks: Vec<_> = (0..64)
         .map(|i| {

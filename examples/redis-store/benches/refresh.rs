@@ -26,11 +26,8 @@ use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
-use serde_json::Value;
-use sessionkit::{
-    RefreshKey, RotateOutcome, Rotation, SessionHandle, SessionManager, SessionRecord,
-    SessionStore, SigningKey, StoreError,
-};
+use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
+use sessionkit::{RefreshKey, SessionHandle, SessionManager, SigningKey};
 use sessionkit_redis::RedisStore;
 use time::OffsetDateTime;
 
@@ -163,7 +160,7 @@ async fn refresh_client(
     i: usize,
 ) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send {
     let tokens = manager
-        .create(&format!("bench-user-{i}"), Value::Null, Value::Null)
+        .create(format!("bench-user-{i}"))
         .await
         .expect("create");
     let token = Arc::new(std::sync::Mutex::new(
@@ -277,10 +274,7 @@ async fn round_trips_per_refresh(
     counting: &Counting,
     conn: &ConnectionManager,
 ) -> (f64, f64) {
-    let tokens = manager
-        .create("bench-count", Value::Null, Value::Null)
-        .await
-        .expect("create");
+    let tokens = manager.create("bench-count").await.expect("create");
     let mut token = tokens.refresh_token.expose().to_owned();
     let calls_before = counting.calls.load(Ordering::Relaxed);
     let scripts_before = script_calls(conn).await;

@@ -1,7 +1,8 @@
-//! A Redis [`SessionStore`](sessionkit::SessionStore) for sessionkit.
+//! A Redis [`SessionStore`](sessionkit::store::SessionStore) for sessionkit.
 //!
 //! ```no_run
-//! use sessionkit::{RefreshKey, SessionManager, SessionStore, SigningKey};
+//! use sessionkit::store::SessionStore;
+//! use sessionkit::{RefreshKey, SessionManager, SigningKey};
 //! use sessionkit_redis::RedisStore;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -10,7 +11,7 @@
 //!     .signing_key(SigningKey::hs256("k1", &[7; 32])?)
 //!     .refresh_key(RefreshKey::new(1, &[9; 32])?)
 //!     .build()?;
-//! let tokens = manager.create("alice", serde_json::Value::Null, serde_json::Value::Null).await?;
+//! let tokens = manager.create("alice").await?;
 //! let next = manager.refresh(tokens.refresh_token.expose()).await?;
 //! # let _ = next;
 //! // Once in a while (Redis expires sessions by itself; this trims the indexes):
@@ -53,13 +54,13 @@
 //!
 //! # Atomicity and round trips
 //!
-//! Each [`SessionStore`](sessionkit::SessionStore) method is one round trip
+//! Each [`SessionStore`](sessionkit::store::SessionStore) method is one round trip
 //! and one atomic step: `load` is one `HMGET`; the others are Lua scripts
 //! (`EVALSHA`, falling back to loading the script after a `NOSCRIPT`, e.g.
 //! after a server restart). `compare_and_swap` checks the version and
 //! replaces the record, its TTL and its index entry in one script, so two
 //! callers, in any processes, can never both win one version.
-//! [`rotate_if_current`](sessionkit::SessionStore::rotate_if_current) checks
+//! [`rotate_if_current`](sessionkit::store::SessionStore::rotate_if_current) checks
 //! the generation, the current hash and the expiry, rotates, moves the TTLs
 //! and the index entry, and returns the record, all in one script: a
 //! refresh with a current token is one round trip. It compares the stored
@@ -71,7 +72,7 @@
 //! # Expiry
 //!
 //! Redis deletes a session at its expiry by itself (by the server's clock),
-//! so [`purge_expired`](sessionkit::SessionStore::purge_expired) is only
+//! so [`purge_expired`](sessionkit::store::SessionStore::purge_expired) is only
 //! needed to trim the indexes of sessions Redis has already dropped, and to
 //! delete sessions expired at a `now` that is ahead of the server's clock
 //! (an injected clock): the expiry is kept beside the record and compared in
@@ -83,22 +84,22 @@
 //!
 //! Because TTLs follow the server's clock, a record already expired by that
 //! clock when it is written is dropped at once, which the contract allows. A
-//! test with a [`ManualClock`](sessionkit::ManualClock) should therefore
+//! test with a [`ManualClock`](sessionkit::clock::ManualClock) should therefore
 //! start in the future (the conformance suite uses 2030), not the past.
 //!
 //! # Limits
 //!
 //! A record whose JSON part (`d`) is over [`DEFAULT_MAX_RECORD_BYTES`] (64 KiB,
 //! configurable with [`RedisStoreBuilder::max_record_bytes`]) is refused with
-//! [`StoreError::InvalidData`](sessionkit::StoreError::InvalidData) before
+//! [`StoreError::InvalidData`](sessionkit::store::StoreError::InvalidData) before
 //! anything is sent. Every operation is bounded by a timeout
 //! ([`DEFAULT_TIMEOUT`], 5 s) and fails with
-//! [`StoreError::Timeout`](sessionkit::StoreError::Timeout) when it runs
+//! [`StoreError::Timeout`](sessionkit::store::StoreError::Timeout) when it runs
 //! out; the operation may or may not have been applied then, which the core
 //! tolerates. A version past `i64::MAX` cannot be incremented by `HINCRBY`:
 //! a rotation of such a record fails with a backend error, writing nothing.
 //! A refused, dropped or failing connection is
-//! [`StoreError::Backend`](sessionkit::StoreError::Backend); the
+//! [`StoreError::Backend`](sessionkit::store::StoreError::Backend); the
 //! [`ConnectionManager`](redis::aio::ConnectionManager) reconnects in the
 //! background, so the next operation can succeed.
 //!

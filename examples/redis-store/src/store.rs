@@ -11,9 +11,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sessionkit::{
-    RotateOutcome, Rotation, RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError,
-    TokenHash,
+use sessionkit::SessionHandle;
+use sessionkit::store::{
+    RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, StoreError, TokenHash,
 };
 use time::OffsetDateTime;
 
@@ -59,7 +59,7 @@ pub struct RedisStore {
 /// Settings for a [`RedisStore`]: prefix, timeouts and size limit.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), sessionkit::StoreError> {
+/// # async fn demo() -> Result<(), sessionkit::store::StoreError> {
 /// use std::time::Duration;
 /// let store = sessionkit_redis::RedisStore::builder()
 ///     .prefix("myapp:sessions")

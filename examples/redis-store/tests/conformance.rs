@@ -18,10 +18,12 @@ use std::collections::HashMap;
 
 use redis::AsyncCommands as _;
 use serde_json::json;
+use sessionkit::store::{
+    RotateOutcome, Rotation, RotationNonce, SessionStore, StoreError, TokenHash,
+};
 use sessionkit::testing::{
     Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
 };
-use sessionkit::{RotateOutcome, Rotation, RotationNonce, SessionStore, StoreError, TokenHash};
 use sessionkit_redis::RedisStore;
 use time::{Duration, OffsetDateTime};
 
@@ -184,7 +186,7 @@ async fn rotation_counts_versions_exactly_beyond_a_doubles_range() {
     let Some((store, _cleanup)) = common::store_or_skip("rotate-version").await else {
         return;
     };
-    let rotation_of = |r: &sessionkit::SessionRecord| {
+    let rotation_of = |r: &sessionkit::store::SessionRecord| {
         Rotation::new(
             r.handle,
             r.generation,
@@ -229,7 +231,8 @@ async fn sessions_dropped_by_redis_leave_no_stale_index_entries() {
     let user = "stale-user";
     let index = format!("{}:exp", store.prefix());
     let user_key = format!("{}:u:{}", store.prefix(), hex(user));
-    let session_key = |r: &sessionkit::SessionRecord| format!("{}:s:{}", store.prefix(), r.handle);
+    let session_key =
+        |r: &sessionkit::store::SessionRecord| format!("{}:s:{}", store.prefix(), r.handle);
 
     let live = sample_record(user);
     store.insert(&live).await.expect("insert");

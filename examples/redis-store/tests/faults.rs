@@ -16,8 +16,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::json;
+use sessionkit::store::{SessionStore, StoreError};
 use sessionkit::testing::sample_record;
-use sessionkit::{RefreshKey, SessionError, SessionManager, SessionStore, SigningKey, StoreError};
+use sessionkit::{RefreshKey, SessionError, SessionManager, SigningKey};
 use sessionkit_redis::RedisStore;
 
 /// Guards against a hang only: far above every configured bound, so it is
@@ -155,7 +156,8 @@ async fn session_data_over_the_limit_is_invalid_data_and_changes_nothing() {
         .build()
         .expect("manager");
     let s = m
-        .create("dave", json!({}), json!({"small": true}))
+        .create("dave")
+        .session_data(json!({"small": true}))
         .await
         .expect("create");
 
@@ -221,7 +223,7 @@ async fn create_reports_a_refused_insert() {
         .build()
         .expect("manager");
     let huge = json!({ "blob": "x".repeat(sessionkit_redis::DEFAULT_MAX_RECORD_BYTES) });
-    let outcome = m.create("frank", json!({}), huge).await;
+    let outcome = m.create("frank").session_data(huge).await;
     let stored = m.sessions_for_user("frank").await.expect("list").len();
     assert!(
         matches!(

@@ -14,8 +14,9 @@ mod common;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-use sessionkit::{ManualClock, RefreshError, RefreshKey, SessionManager, SessionStore, SigningKey};
+use sessionkit::clock::ManualClock;
+use sessionkit::store::SessionStore;
+use sessionkit::{RefreshError, RefreshKey, SessionManager, SigningKey};
 use sessionkit_redis::RedisStore;
 use time::Duration;
 
@@ -62,10 +63,7 @@ async fn replay_on_one_instance_of_a_token_rotated_on_another_is_theft() {
     let Some(p) = pair("theft", 10).await else {
         return;
     };
-    let s =
-        p.a.create("alice", Value::Null, Value::Null)
-            .await
-            .expect("create");
+    let s = p.a.create("alice").await.expect("create");
     let r2 =
         p.a.refresh(s.refresh_token.expose())
             .await
@@ -93,10 +91,7 @@ async fn revocation_on_one_instance_stops_refresh_on_the_other() {
     let Some(p) = pair("revoke", 10).await else {
         return;
     };
-    let s =
-        p.a.create("bob", Value::Null, Value::Null)
-            .await
-            .expect("create");
+    let s = p.a.create("bob").await.expect("create");
     assert!(p.b.revoke(&s.handle).await.expect("revoke on B"));
     assert!(
         matches!(
@@ -110,10 +105,7 @@ async fn revocation_on_one_instance_stops_refresh_on_the_other() {
 /// 64 refreshes of one token, spread over both instances and spawned on the
 /// multi-thread runtime.
 async fn refresh_race(p: &Pair) -> (sessionkit::SessionHandle, Vec<Result<String, String>>) {
-    let s =
-        p.a.create("carol", Value::Null, Value::Null)
-            .await
-            .expect("create");
+    let s = p.a.create("carol").await.expect("create");
     let token = s.refresh_token.expose().to_owned();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
