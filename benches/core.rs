@@ -131,7 +131,7 @@ fn verify(c: &mut Criterion) {
 
 fn sign(c: &mut Criterion) {
     let key = SigningKey::hs256("bench", &KEY).expect("valid key");
-    let handle = sessionkit::SessionHandle::from_bytes([7; 16]);
+    let handle = sessionkit::SessionHandle::from_bytes([7; 18]);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let mut custom = Map::new();
     custom.insert("role".into(), json!("admin"));

@@ -839,7 +839,7 @@ mod tests {
     }
 
     fn handle() -> SessionHandle {
-        SessionHandle::from_bytes([0xa5; 16])
+        SessionHandle::from_bytes([0xa5; 18])
     }
 
     fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -1234,7 +1234,7 @@ mod tests {
             ("sub", &["null", "1", r#""""#, r#"["u"]"#]),
             (
                 "sid",
-                &["null", "1", r#""short""#, r#""AAAAAAAAAAAAAAAAAAAAAAAA""#],
+                &["null", "1", r#""short""#, r#""AAAAAAAAAAAAAAAAAAAAAA""#],
             ),
             (
                 "gen",

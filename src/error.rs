@@ -406,7 +406,7 @@ mod tests {
             ),
             (
                 RefreshError::TokenTheftDetected {
-                    handle: SessionHandle::from_bytes([0; 16]),
+                    handle: SessionHandle::from_bytes([0; 18]),
                     user_id: "u".to_owned(),
                 },
                 401,
@@ -414,7 +414,7 @@ mod tests {
             ),
             (
                 RefreshError::TheftRevocationIncomplete {
-                    handle: SessionHandle::from_bytes([0; 16]),
+                    handle: SessionHandle::from_bytes([0; 18]),
                     user_id: "u".to_owned(),
                     source: StoreError::Timeout,
                 },

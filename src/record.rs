@@ -14,31 +14,58 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-/// The identifier of a session: 128 random bits, not secret.
+/// The identifier of a session: 128 random bits and a 16-bit placement
+/// tag, not secret.
 ///
 /// It is the primary key in the store and is safe to log. Its text form is
-/// 22 characters of unpadded base64url.
+/// 24 characters of unpadded base64url.
+///
+/// The tag is chosen by the store when the session is created
+/// ([`SessionStore::placement_tag`](crate::store::SessionStore::placement_tag)):
+/// a store that shards its data (Redis Cluster) puts all of a user's
+/// sessions in one shard and finds it from the handle alone, so that a
+/// refresh, which carries only the handle, stays one round trip. Stores
+/// that do not shard leave it 0. The 128 random bits are never fewer.
 #[derive(Clone, Copy, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub struct SessionHandle([u8; 16]);
+pub struct SessionHandle([u8; 18]);
 
 impl SessionHandle {
     /// The length of the binary form, in bytes.
-    pub const LEN: usize = 16;
+    pub const LEN: usize = 18;
 
-    /// A handle from its 16 raw bytes.
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+    /// The length of the random part, in bytes.
+    pub const RANDOM_LEN: usize = 16;
+
+    /// A handle from its random part and its placement tag.
+    pub const fn new(random: [u8; 16], tag: u16) -> Self {
+        let t = tag.to_be_bytes();
+        let r = random;
+        Self([
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+            r[14], r[15], t[0], t[1],
+        ])
+    }
+
+    /// A handle from its 18 raw bytes: the random part, then the tag (big
+    /// endian).
+    pub const fn from_bytes(bytes: [u8; 18]) -> Self {
         Self(bytes)
     }
 
-    /// The 16 raw bytes.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
+    /// The 18 raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 18] {
         &self.0
+    }
+
+    /// The placement tag the store chose at creation.
+    pub const fn tag(&self) -> u16 {
+        u16::from_be_bytes([self.0[16], self.0[17]])
     }
 }
 
 impl fmt::Display for SessionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 22];
+        let mut buf = [0u8; 24];
         let n = URL_SAFE_NO_PAD
             .encode_slice(self.0, &mut buf)
             .map_err(|_| fmt::Error)?;
@@ -62,12 +89,12 @@ impl FromStr for SessionHandle {
     type Err = ParseHandleError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 22 {
+        if s.len() != 24 {
             return Err(ParseHandleError);
         }
-        let mut out = [0u8; 16];
+        let mut out = [0u8; 18];
         match URL_SAFE_NO_PAD.decode_slice(s, &mut out) {
-            Ok(16) => Ok(Self(out)),
+            Ok(18) => Ok(Self(out)),
             _ => Err(ParseHandleError),
         }
     }
@@ -76,7 +103,7 @@ impl FromStr for SessionHandle {
 impl Serialize for SessionHandle {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // On the stack: every access token carries a handle.
-        let mut buf = [0u8; 22];
+        let mut buf = [0u8; 24];
         let text = URL_SAFE_NO_PAD
             .encode_slice(self.0, &mut buf)
             .ok()
@@ -237,12 +264,22 @@ mod tests {
 
     #[test]
     fn handle_text_round_trip() {
-        let h = SessionHandle::from_bytes([7u8; 16]);
+        let h = SessionHandle::from_bytes([7u8; 18]);
         let text = h.to_string();
-        assert_eq!(text.len(), 22);
+        assert_eq!(text.len(), 24);
         assert_eq!(text.parse::<SessionHandle>(), Ok(h));
         assert!("short".parse::<SessionHandle>().is_err());
-        assert!("!!!!!!!!!!!!!!!!!!!!!!".parse::<SessionHandle>().is_err());
+        assert!("!!!!!!!!!!!!!!!!!!!!!!!!".parse::<SessionHandle>().is_err());
+        // The old 16-byte form is not a handle.
+        assert!("BwcHBwcHBwcHBwcHBwcHBw".parse::<SessionHandle>().is_err());
+    }
+
+    #[test]
+    fn the_tag_is_the_last_two_bytes() {
+        let h = SessionHandle::new([1; 16], 0xabcd);
+        assert_eq!(h.tag(), 0xabcd);
+        assert_eq!(&h.as_bytes()[..16], &[1; 16]);
+        assert_eq!(SessionHandle::from_bytes(*h.as_bytes()), h);
     }
 
     #[test]

@@ -1,19 +1,20 @@
 //! Opaque refresh tokens: handle, generation and a 256-bit secret, sealed
 //! with an HMAC so that only tokens this server issued are ever considered.
 //!
-//! Wire form: `skr_` followed by 124 characters of unpadded base64url over
-//! 93 bytes:
+//! Wire form: `skr_` followed by 127 characters of unpadded base64url over
+//! 95 bytes:
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 1 | format version (1) |
 //! | 4 | refresh key id, big endian |
-//! | 16 | session handle |
+//! | 18 | session handle (128 random bits, 16-bit placement tag) |
 //! | 8 | generation, big endian |
 //! | 32 | secret |
-//! | 32 | HMAC-SHA256 over the 61 bytes above, with the key's MAC subkey |
+//! | 32 | HMAC-SHA256 over the 63 bytes above, with the key's MAC subkey |
 //!
-//! Nothing in it is personal or a time (SEC-02): the handle is random and
+//! Nothing in it is personal or a time (SEC-02): the handle is random (its
+//! tag is a store's placement, never the user id) and
 //! the generation is a counter.
 
 use std::fmt;
@@ -333,7 +334,7 @@ mod tests {
     }
 
     fn handle() -> SessionHandle {
-        SessionHandle::from_bytes([9u8; 16])
+        SessionHandle::from_bytes([9u8; 18])
     }
 
     #[test]

@@ -292,7 +292,7 @@ mod tests {
     /// at t=100, refresh expiry t=1000, absolute expiry t=2000.
     fn record() -> SessionRecord {
         SessionRecord {
-            handle: SessionHandle::from_bytes([1; 16]),
+            handle: SessionHandle::from_bytes([1; 18]),
             user_id: "u".into(),
             created_at: at(0),
             auth_time: at(0),

@@ -112,6 +112,24 @@ pub trait SessionStore: Send + Sync + 'static {
     /// A backend failure.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
+    /// The placement tag for a new session of `user_id`, carried in its
+    /// [`SessionHandle`] (see [`SessionHandle::tag`]).
+    ///
+    /// A store that shards its data by user returns the shard of the user's
+    /// sessions, so that every operation on one session finds its shard
+    /// from the handle alone, and every operation on one user's sessions
+    /// runs in one shard. The tag must not reveal the user id (SEC-02: it
+    /// travels in tokens): derive it with a keyed hash, or draw it at
+    /// random and remember it. Called once per created session, outside
+    /// any other operation.
+    ///
+    /// # Default
+    /// 0: the store does not shard.
+    fn placement_tag(&self, user_id: &str) -> u16 {
+        let _ = user_id;
+        0
+    }
+
     /// Rotates a session's refresh token in one atomic step, if and only if
     /// the session is still where the presented token says it is.
     ///
@@ -199,6 +217,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         (**self).purge_expired(now).await
     }
+    fn placement_tag(&self, user_id: &str) -> u16 {
+        (**self).placement_tag(user_id)
+    }
     async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
         (**self).rotate_if_current(rotation).await
     }
@@ -246,7 +267,7 @@ mod tests {
                 version in 1u64..5,
             ) -> SessionRecord {
                 SessionRecord {
-                    handle: SessionHandle::from_bytes([9; 16]),
+                    handle: SessionHandle::from_bytes([9; 18]),
                     user_id: "u".into(),
                     created_at: at(-100),
                     auth_time: at(-100),
@@ -287,7 +308,7 @@ mod tests {
                 let new_hash = hash(200);
                 let nonce = RotationNonce::from_bytes([2; 32]);
                 let rotation = Rotation::new(
-                    SessionHandle::from_bytes([9; 16]),
+                    SessionHandle::from_bytes([9; 18]),
                     generation,
                     presented_hash,
                     new_hash,

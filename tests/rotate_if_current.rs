@@ -32,7 +32,7 @@ fn hash(n: u8) -> TokenHash {
 }
 
 fn handle() -> SessionHandle {
-    SessionHandle::from_bytes([3; 16])
+    SessionHandle::from_bytes([3; 18])
 }
 
 /// Row 4 of the table: the session exists, `now` is before both expiries,

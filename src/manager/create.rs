@@ -12,10 +12,10 @@ use time::OffsetDateTime;
 use zeroize::Zeroize as _;
 
 use super::state::{SessionManager, SessionTokens};
-use crate::log::log_debug;
 use crate::access_token::RESERVED_CLAIMS;
 use crate::error::{RandomError, SessionError, StoreError};
 use crate::events::{RevokeReason, SessionEvent};
+use crate::log::log_debug;
 use crate::random;
 use crate::record::{RotationNonce, SessionHandle, SessionRecord};
 use crate::refresh_token::RefreshSecret;
@@ -125,7 +125,8 @@ impl<S: SessionStore> SessionManager<S> {
         if new.user_id.is_empty() || new.user_id.len() > MAX_USER_ID_LEN {
             return Err(SessionError::InvalidUserId);
         }
-        let (handle, secret, nonce) = new_session_randomness()?;
+        let tag = self.inner.store.placement_tag(&new.user_id);
+        let (handle, secret, nonce) = new_session_randomness(tag)?;
         let mut record = SessionRecord {
             handle,
             user_id: new.user_id,
@@ -150,7 +151,7 @@ impl<S: SessionStore> SessionManager<S> {
         match self.insert_new(&record).await {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => {
-                record.handle = new_handle()?;
+                record.handle = new_handle(tag)?;
                 self.insert_new(&record).await?;
             }
             Err(e) => return Err(e.into()),
@@ -376,30 +377,33 @@ pub(super) fn claims_object(value: impl Serialize) -> Result<Map<String, Value>,
     Ok(map)
 }
 
-fn new_handle() -> Result<SessionHandle, RandomError> {
-    let mut b = [0u8; SessionHandle::LEN];
+fn new_handle(tag: u16) -> Result<SessionHandle, RandomError> {
+    let mut b = [0u8; SessionHandle::RANDOM_LEN];
     random::fill(&mut b)?;
-    Ok(SessionHandle::from_bytes(b))
+    Ok(SessionHandle::new(b, tag))
 }
 
 /// A new session's handle, first refresh secret and nonce, from one call to
 /// the operating system's generator (each call is a system call).
-fn new_session_randomness() -> Result<(SessionHandle, RefreshSecret, RotationNonce), RandomError> {
+fn new_session_randomness(
+    tag: u16,
+) -> Result<(SessionHandle, RefreshSecret, RotationNonce), RandomError> {
     const SECRET_LEN: usize = 32;
-    let mut buf = [0u8; SessionHandle::LEN + SECRET_LEN + 32];
+    let mut buf = [0u8; SessionHandle::RANDOM_LEN + SECRET_LEN + 32];
     random::fill(&mut buf)?;
-    let mut handle = [0u8; SessionHandle::LEN];
+    let mut handle = [0u8; SessionHandle::RANDOM_LEN];
     let mut secret = [0u8; SECRET_LEN];
     let mut nonce = [0u8; 32];
-    let (h, rest) = buf.split_at(SessionHandle::LEN);
+    let (h, rest) = buf.split_at(SessionHandle::RANDOM_LEN);
     let (s, n) = rest.split_at(SECRET_LEN);
     handle.copy_from_slice(h);
     secret.copy_from_slice(s);
     nonce.copy_from_slice(n);
     buf.zeroize();
+    let secret = RefreshSecret::from_bytes(secret);
     Ok((
-        SessionHandle::from_bytes(handle),
-        RefreshSecret::from_bytes(secret),
+        SessionHandle::new(handle, tag),
+        secret,
         RotationNonce::from_bytes(nonce),
     ))
 }

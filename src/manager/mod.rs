@@ -7,13 +7,13 @@
 //! this file.
 
 mod builder;
-mod state;
 mod create;
 mod dangerous;
 mod refresh;
 mod revoke;
+mod state;
 
 pub use self::builder::SessionManagerBuilder;
-pub use self::state::{SessionInfo, SessionManager, SessionTokens};
 pub use self::create::{CreateSession, ReissueSession};
 pub use self::dangerous::DangerousSessionManager;
+pub use self::state::{SessionInfo, SessionManager, SessionTokens};

@@ -12,10 +12,10 @@
 use time::OffsetDateTime;
 
 use super::state::{MAX_ROUNDS, ROUNDS_EXHAUSTED, SessionManager, SessionTokens};
-use crate::log::{log_debug, log_warn};
 use crate::config::TheftPolicy;
 use crate::error::{RandomError, RefreshError, Rejection, StoreError};
 use crate::events::{RevokeReason, SessionEvent};
+use crate::log::{log_debug, log_warn};
 use crate::random;
 use crate::record::{RotationNonce, SessionRecord};
 use crate::refresh_token::Presented;

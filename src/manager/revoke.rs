@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use super::create::claims_object;
 use super::state::{MAX_ROUNDS, ROUNDS_EXHAUSTED, SessionInfo, SessionManager};
-use crate::log::log_debug;
 use crate::access_token::{self, Expiry};
 use crate::error::{Rejection, SessionError, StoreError, VerifyError};
 use crate::events::{RevokeReason, SessionEvent};
+use crate::log::log_debug;
 use crate::record::{SessionHandle, SessionRecord};
 use crate::rotation::{accepts_generation, is_burned};
 use crate::store::SessionStore;

@@ -30,7 +30,6 @@ pub(super) const MAX_ROUNDS: usize = 4;
 pub(super) const ROUNDS_EXHAUSTED: &str =
     "compare-and-swap kept failing: the store does not keep its contract";
 
-
 /// Creates, verifies, refreshes and revokes sessions over a
 /// [`SessionStore`].
 ///

@@ -123,7 +123,7 @@ pub fn verify_access_token(data: &[u8]) -> bool {
 }
 
 /// Claims that pass every check at the fixed time.
-const VALID_CLAIMS: &str = r#"{"sub":"fuzz-user-1","sid":"BwcHBwcHBwcHBwcHBwcHBw","gen":1,"iat":1899999990,"exp":1900000590,"auth_time":1899999990,"iss":"https://issuer.example","aud":"api"}"#;
+const VALID_CLAIMS: &str = r#"{"sub":"fuzz-user-1","sid":"BwcHBwcHBwcHBwcHBwcHBwcH","gen":1,"iat":1899999990,"exp":1900000590,"auth_time":1899999990,"iss":"https://issuer.example","aud":"api"}"#;
 
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
@@ -236,7 +236,7 @@ pub fn request_header_seeds() -> Vec<Vec<u8>> {
 /// with and without custom claims, expired ones, and the retired key's.
 pub fn access_token_seeds() -> Vec<Vec<u8>> {
     let f = fixture();
-    let handle = SessionHandle::from_bytes([7; 16]);
+    let handle = SessionHandle::from_bytes([7; 18]);
     let mut custom = Map::new();
     custom.insert("role".into(), Value::String("admin".into()));
     custom.insert("n".into(), Value::from(1.5));
@@ -291,7 +291,7 @@ pub fn refresh_token_seeds() -> Vec<Vec<u8>> {
     )
     .expect("keys");
     let secret = RefreshSecret::from_bytes([9; 32]);
-    let handle = SessionHandle::from_bytes([8; 16]);
+    let handle = SessionHandle::from_bytes([8; 18]);
     [0, 1, u64::MAX]
         .into_iter()
         .flat_map(|g| {

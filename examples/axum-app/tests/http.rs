@@ -351,7 +351,7 @@ async fn sec_35_sec_36_login_sets_both_cookies_with_secure_attributes() {
     answer.assert_no_store();
     assert_eq!(answer.json["user_id"], "alice");
     let handle = answer.json["session_handle"].as_str().unwrap();
-    assert_eq!(handle.len(), 22);
+    assert_eq!(handle.len(), 24);
     assert!(answer.json.get("access_token").is_none());
     assert!(answer.json.get("refresh_token").is_none());
 

@@ -168,7 +168,7 @@ impl Statements {
             migration: vec![
                 format!(
                     "CREATE TABLE IF NOT EXISTS {t} (\
-                     handle bytea PRIMARY KEY CHECK (octet_length(handle) = 16), \
+                     handle bytea PRIMARY KEY CHECK (octet_length(handle) = 18), \
                      user_id text NOT NULL, \
                      created_at timestamptz NOT NULL, \
                      auth_time timestamptz NOT NULL, \

@@ -59,7 +59,7 @@ impl Keys {
     }
 }
 
-/// The expiry-index member of a session: its handle (always 22 characters)
+/// The expiry-index member of a session: its handle (always 24 characters)
 /// followed by its user key, so that a purge can clean the user index even
 /// after Redis has expired the session itself.
 pub(crate) fn index_member(handle: &SessionHandle, user_key: &str) -> String {
@@ -82,8 +82,8 @@ mod tests {
     #[test]
     fn session_keys_use_the_handle_text() {
         let k = Keys::new("p");
-        let h = SessionHandle::from_bytes([0; 16]);
+        let h = SessionHandle::from_bytes([0; 18]);
         assert_eq!(k.session(&h), format!("p:s:{h}"));
-        assert_eq!(index_member(&h, "p:u:61").len(), 22 + 6);
+        assert_eq!(index_member(&h, "p:u:61").len(), 24 + 6);
     }
 }

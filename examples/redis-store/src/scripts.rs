@@ -193,8 +193,8 @@ local now = tonumber(ARGV[1])
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local n = 0
 for _, m in ipairs(members) do
-  local h = string.sub(m, 1, 22)
-  local u = string.sub(m, 23)
+  local h = string.sub(m, 1, 24)
+  local u = string.sub(m, 25)
   local k = ARGV[3] .. h
   local r = redis.call('HMGET', k, 'e', 'u')
   if not r[1] then
