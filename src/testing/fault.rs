@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 
 use time::OffsetDateTime;
 
-use crate::{SessionHandle, SessionRecord, SessionStore, StoreError};
+use crate::error::StoreError;
+use crate::store::{SessionHandle, SessionRecord, SessionStore};
 
 /// A store operation.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -354,8 +355,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::MemoryStore;
-    use crate::testing::sample_record;
+    use crate::memory_store::MemoryStore;
+    use crate::testing::fixtures::sample_record;
 
     #[tokio::test]
     async fn fail_call_hits_exactly_that_call() {

@@ -18,12 +18,14 @@ use futures_util::future::{BoxFuture, join_all};
 use serde_json::Value;
 use time::Duration;
 
-use super::fault::{Fault, FaultyStore, SplitMix64};
-use super::{T0, unique_user};
-use crate::{
-    ManualClock, RefreshError, RefreshKey, Rejection, SessionError, SessionManager, SessionStore,
-    SessionTokens, SigningKey, VerifyError,
-};
+use crate::clock::ManualClock;
+use crate::error::{RefreshError, Rejection, SessionError, VerifyError};
+use crate::keys::SigningKey;
+use crate::manager::{SessionManager, SessionTokens};
+use crate::refresh_token::RefreshKey;
+use crate::store::{SessionHandle, SessionStore};
+use crate::testing::fault::{Fault, FaultyStore, SplitMix64, YieldOnce};
+use crate::testing::fixtures::{T0, random_bytes, unique_user};
 
 /// Refresh idle lifetime in the rounds, short so that rounds reach it.
 const IDLE: i64 = 30;
@@ -61,7 +63,7 @@ pub(super) async fn run<S: SessionStore>(
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("SESSIONKIT_SEED must be a u64, got {s:?}")),
-        Err(_) => u64::from_le_bytes(super::random_bytes()),
+        Err(_) => u64::from_le_bytes(random_bytes()),
     };
     println!("history suite: seed {seed} (set SESSIONKIT_SEED={seed} to replay)");
     // Random yields before store calls reorder operations even when they
@@ -137,7 +139,7 @@ struct Recorder {
     tokens: Mutex<Vec<(String, u64)>>,
     /// Every value the clock took during the round.
     times: Mutex<Vec<i64>>,
-    handle: crate::SessionHandle,
+    handle: SessionHandle,
     user: String,
     /// Access tokens of the set-up, by generation.
     access: Vec<String>,
@@ -145,7 +147,7 @@ struct Recorder {
 
 impl Recorder {
     fn now(&self) -> i64 {
-        use crate::Clock as _;
+        use crate::clock::Clock as _;
         self.clock.now().unix_timestamp()
     }
 
@@ -327,7 +329,7 @@ async fn round<S: SessionStore>(
         tasks.push(Box::pin(async move {
             for (yields, secs) in ticks {
                 for _ in 0..yields {
-                    super::fault::YieldOnce::default().await;
+                    YieldOnce::default().await;
                 }
                 clock.advance(Duration::seconds(secs));
                 let now = rec.now();
