@@ -29,6 +29,13 @@ pub enum Op {
     DeleteByUser,
     /// [`SessionStore::purge_expired`]
     PurgeExpired,
+    /// [`SessionStore::rotate_if_current`]
+    ///
+    /// Counted by [`CountingStore`](super::CountingStore). A
+    /// [`FaultyStore`] keeps the default `rotate_if_current`, so its call
+    /// log shows the load and compare-and-swap that make it up instead,
+    /// and faults land on those.
+    RotateIfCurrent,
 }
 
 /// How an injected fault behaves.

@@ -22,8 +22,8 @@
 //! over the store, so a store that passes gets theft detection that works.
 //! [`run_fault_suite`] puts a failure at every store call of each
 //! operation; [`run_history_suite`] checks randomized concurrent histories
-//! for linearizability; [`FaultyStore`] wraps a store to make its calls
-//! fail.
+//! for linearizability. [`CountingStore`] and [`FaultyStore`] wrap a store
+//! to count its calls or make them fail.
 //!
 //! A failed check panics with the name of the rule it broke: this module is
 //! meant to be called from tests.
@@ -37,6 +37,7 @@
 )]
 
 mod contract;
+mod counting;
 mod fault;
 mod fault_suite;
 mod fixtures;
@@ -47,6 +48,7 @@ mod through_manager;
 
 use std::future::Future;
 
+pub use self::counting::CountingStore;
 pub use self::fault::{Fault, FaultyStore, Op, SleepFn};
 pub use self::fault_suite::FaultReport;
 pub use self::fixtures::sample_record;
