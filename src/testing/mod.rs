@@ -5,7 +5,18 @@
 //! # fn main() {
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! # rt.block_on(async {
-//! sessionkit::testing::run_store_suite(|| async { sessionkit::MemoryStore::new() }).await;
+//! use std::sync::Arc;
+//! use sessionkit::MemoryStore;
+//! use sessionkit::testing::{run_instance_suite, run_store_suite};
+//!
+//! // The contract, one fresh store per check.
+//! run_store_suite(|| async { MemoryStore::new() }).await;
+//! // Two instances of an application over the same sessions.
+//! run_instance_suite(|| async {
+//!     let shared = Arc::new(MemoryStore::new());
+//!     (Arc::clone(&shared), shared)
+//! })
+//! .await;
 //! # });
 //! # }
 //! # #[cfg(not(feature = "memory-store"))]
@@ -20,10 +31,12 @@
 //! the default does; then it runs the rotation and theft-detection
 //! scenarios through a [`SessionManager`](crate::manager::SessionManager)
 //! over the store, so a store that passes gets theft detection that works.
-//! [`run_fault_suite`] puts a failure at every store call of each
-//! operation; [`run_history_suite`] checks randomized concurrent histories
-//! for linearizability. [`CountingStore`] and [`FaultyStore`] wrap a store
-//! to count its calls or make them fail.
+//! [`run_instance_suite`] runs theft detection, revocation and concurrent
+//! refreshes across two instances over the same data; [`run_fault_suite`]
+//! puts a failure at every store call of each operation; and
+//! [`run_history_suite`] checks randomized concurrent histories for
+//! linearizability. [`CountingStore`] and [`FaultyStore`] wrap a store to
+//! count its calls or make them fail.
 //!
 //! A failed check panics with the name of the rule it broke: this module is
 //! meant to be called from tests.
@@ -43,6 +56,7 @@ mod fault_suite;
 mod fixtures;
 pub mod fuzz;
 mod history;
+mod instances;
 mod rotate;
 mod through_manager;
 
@@ -99,6 +113,98 @@ where
     check!(through_manager::concurrent_refreshes_never_fork_a_lineage_with_grace);
     check!(through_manager::concurrent_refreshes_never_fork_a_lineage_without_grace);
     check!(through_manager::two_managers_share_sessions_through_the_store);
+}
+
+/// Runs the multi-instance scenarios: two
+/// [`SessionManager`](crate::manager::SessionManager)s, one over
+/// each store of a pair made by `make_pair`, acting on the same sessions.
+///
+/// The scenarios, each on a fresh pair, printing its name as it runs:
+///
+/// - a refresh token rotated on instance A and replayed on B after the
+///   grace window is theft (SEC-18): the session is revoked for both, and
+///   A's newer token fails too;
+/// - a revocation on B stops a refresh and a strict verification on A
+///   (SEC-13);
+/// - 64 concurrent refreshes with one token, alternating between A and B,
+///   with a grace window: all succeed with the same successor, the session
+///   rotated exactly once, and the lineage continues (SEC-20, SEC-21);
+/// - the same without a grace window: at most one succeeds, every other is
+///   refused (theft or unauthorized, never a store error), and the losers'
+///   theft verdict revokes the winner's lineage (SEC-20).
+///
+/// `make_pair` returns two stores that are **separate instances over the
+/// same data**: each with its own connections, pool or client, as two
+/// processes of an application would have, and both over one database
+/// and schema, or one key prefix. Before each scenario the suite checks
+/// that a record inserted through one store is seen, and deleted, through
+/// the other. Only the data is checked: returning the same instance twice
+/// passes too, but then the scenarios say nothing about what your store
+/// keeps per instance (caches, prepared statements, connections). No
+/// scenario purges and each uses its own user ids, so the pairs may share
+/// data with each other and with other tests.
+///
+/// A store that is one process's memory has no second instance; for
+/// `MemoryStore`, give both managers one
+/// `Arc<MemoryStore>` (an `Arc` of a store is a store), as in the
+/// [module example](self).
+///
+/// The racing refreshes are joined in the calling task: a network store
+/// overlaps them at the server, a store that never waits runs them one
+/// after another. For refreshes on parallel threads, use
+/// [`run_instance_suite_with`].
+///
+/// # Panics
+/// When a scenario fails, naming what broke, or when the two stores do not
+/// share their data.
+pub async fn run_instance_suite<S, F, Fut>(make_pair: F)
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = (S, S)>,
+{
+    instances::run(make_pair, None).await;
+}
+
+/// [`run_instance_suite`], with each racing refresh spawned as its own task
+/// by `spawn`, so that refreshes on A and B run in parallel on a
+/// multi-thread runtime, as they would in two processes:
+///
+/// ```
+/// # #[cfg(feature = "memory-store")]
+/// # fn main() {
+/// use std::sync::Arc;
+/// use sessionkit::MemoryStore;
+/// use sessionkit::testing::{Spawn, run_instance_suite_with};
+///
+/// let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// rt.block_on(async {
+///     let spawn: Spawn = Arc::new(|task| {
+///         let handle = tokio::spawn(task);
+///         Box::pin(async move { handle.await.expect("refresh panicked") })
+///     });
+///     let make_pair = || async {
+///         let shared = Arc::new(MemoryStore::new());
+///         (Arc::clone(&shared), shared)
+///     };
+///     run_instance_suite_with(make_pair, spawn).await;
+/// });
+/// # }
+/// # #[cfg(not(feature = "memory-store"))]
+/// # fn main() {}
+/// ```
+///
+/// The kit has no runtime of its own, which is why the caller spawns.
+///
+/// # Panics
+/// As [`run_instance_suite`].
+pub async fn run_instance_suite_with<S, F, Fut>(make_pair: F, spawn: Spawn)
+where
+    S: SessionStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = (S, S)>,
+{
+    instances::run(make_pair, Some(spawn)).await;
 }
 
 /// Runs create, refresh, revoke and revoke-all through a store that fails
