@@ -92,7 +92,8 @@
 //! # Features
 //!
 //! - `memory-store` (default): [`MemoryStore`].
-//! - `testing`: `testing::run_store_suite` and the other suites.
+//! - `testing`: the store test kit: `testing::run_store_suite`,
+//!   `testing::run_instance_suite`, `testing::CountingStore` and more.
 //! - `tracing`: `tracing` events for security decisions, with session
 //!   handles but never token material.
 #![forbid(unsafe_code)]

@@ -1,5 +1,5 @@
-//! The store conformance, fault and history suites, run against the
-//! in-memory store.
+//! The store conformance, instance, fault and history suites, run against
+//! the in-memory store.
 
 #![allow(clippy::expect_used, reason = "tests")]
 
@@ -7,13 +7,60 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sessionkit::store::{SessionRecord, SessionStore, StoreError};
-use sessionkit::testing::{Spawn, run_fault_suite, run_history_suite, run_history_suite_with};
+use sessionkit::testing::{
+    Spawn, run_fault_suite, run_history_suite, run_history_suite_with, run_instance_suite,
+    run_instance_suite_with,
+};
 use sessionkit::{MemoryStore, SessionHandle};
 use time::OffsetDateTime;
 
 #[tokio::test]
 async fn memory_store_passes_the_conformance_suite() {
     sessionkit::testing::run_store_suite(|| async { MemoryStore::new() }).await;
+}
+
+/// Two instances sharing sessions: one `MemoryStore` behind an `Arc` each
+/// (the store is one process's memory, so this checks the scenarios, not
+/// what separate instances keep apart). Racing refreshes on threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_the_instance_suite_on_threads() {
+    let spawn: Spawn = Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("refresh panicked") })
+    });
+    run_instance_suite_with(shared_pair, spawn).await;
+}
+
+/// The same, with the racing refreshes joined in one task.
+#[tokio::test]
+async fn memory_store_passes_the_instance_suite_in_one_task() {
+    run_instance_suite(shared_pair).await;
+}
+
+async fn shared_pair() -> (Arc<MemoryStore>, Arc<MemoryStore>) {
+    let shared = Arc::new(MemoryStore::new());
+    (Arc::clone(&shared), shared)
+}
+
+/// Two stores that share nothing are not two instances of one store: the
+/// instance suite says so instead of reporting a scenario's failure.
+#[tokio::test]
+async fn instance_suite_refuses_a_pair_that_shares_no_data() {
+    let run = tokio::spawn(run_instance_suite(|| async {
+        (MemoryStore::new(), MemoryStore::new())
+    }));
+    let err = run
+        .await
+        .expect_err("a pair over separate data must fail the instance suite");
+    let message = err.into_panic();
+    let message = message
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        message.contains("make_pair must return two stores over the same data"),
+        "{message}"
+    );
 }
 
 /// SEC-24: a fault at every store call of create, refresh, revoke and

@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 
 use time::OffsetDateTime;
 
-use crate::store::{SessionHandle, SessionRecord, SessionStore, StoreError};
+use crate::error::StoreError;
+use crate::store::{SessionHandle, SessionRecord, SessionStore};
 
 /// A store operation.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -28,6 +29,13 @@ pub enum Op {
     DeleteByUser,
     /// [`SessionStore::purge_expired`]
     PurgeExpired,
+    /// [`SessionStore::rotate_if_current`]
+    ///
+    /// Counted by [`CountingStore`](super::CountingStore). A
+    /// [`FaultyStore`] keeps the default `rotate_if_current`, so its call
+    /// log shows the load and compare-and-swap that make it up instead,
+    /// and faults land on those.
+    RotateIfCurrent,
 }
 
 /// How an injected fault behaves.
@@ -354,8 +362,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::MemoryStore;
-    use crate::testing::sample_record;
+    use crate::memory_store::MemoryStore;
+    use crate::testing::fixtures::sample_record;
 
     #[tokio::test]
     async fn fail_call_hits_exactly_that_call() {

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use time::Duration;
 
-use super::fault::{Fault, FaultyStore, Op};
-use super::{T0, manager, unique_user};
 use crate::clock::ManualClock;
+use crate::error::{RefreshError, SessionError};
+use crate::manager::{SessionManager, SessionTokens};
 use crate::store::{SessionHandle, SessionRecord, SessionStore};
-use crate::{RefreshError, SessionError, SessionManager, SessionTokens};
+use crate::testing::fault::{Fault, FaultyStore, Op};
+use crate::testing::fixtures::{T0, manager, unique_user};
 
 /// At most this many faults per run: one, and every pair (a fault, then a
 /// second one in the recovery it triggers, such as the read-back after an

@@ -14,11 +14,14 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::access_token::{self, Claims, Expiry, Validation};
+use crate::cookies::{CookieConfig, token_from_authorization, token_from_cookies};
+use crate::csrf::CsrfPolicy;
 use crate::jwks::Jwks;
 use crate::keys::KeySet;
+use crate::keys::SigningKey;
+use crate::refresh_token::RefreshKey;
 use crate::refresh_token::{RefreshKeys, RefreshSecret};
-use crate::web::{CookieConfig, CsrfPolicy, token_from_authorization, token_from_cookies};
-use crate::{RefreshKey, SessionHandle, SigningKey};
+use crate::store::SessionHandle;
 
 /// The fixed "now" of the fuzz targets (2030-03-17).
 const NOW: i64 = 1_900_000_000;

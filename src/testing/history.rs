@@ -17,14 +17,14 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::{BoxFuture, join_all};
 use time::Duration;
 
-use super::fault::{Fault, FaultyStore, SplitMix64};
-use super::{T0, unique_user};
 use crate::clock::ManualClock;
-use crate::store::SessionStore;
-use crate::{
-    RefreshError, RefreshKey, Rejection, SessionError, SessionManager, SessionTokens, SigningKey,
-    VerifyError,
-};
+use crate::error::{RefreshError, Rejection, SessionError, VerifyError};
+use crate::keys::SigningKey;
+use crate::manager::{SessionManager, SessionTokens};
+use crate::refresh_token::RefreshKey;
+use crate::store::{SessionHandle, SessionStore};
+use crate::testing::fault::{Fault, FaultyStore, SplitMix64, YieldOnce};
+use crate::testing::fixtures::{T0, random_bytes, unique_user};
 
 /// Refresh idle lifetime in the rounds, short so that rounds reach it.
 const IDLE: i64 = 30;
@@ -62,7 +62,7 @@ pub(super) async fn run<S: SessionStore>(
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("SESSIONKIT_SEED must be a u64, got {s:?}")),
-        Err(_) => u64::from_le_bytes(super::random_bytes()),
+        Err(_) => u64::from_le_bytes(random_bytes()),
     };
     println!("history suite: seed {seed} (set SESSIONKIT_SEED={seed} to replay)");
     // Random yields before store calls reorder operations even when they
@@ -138,7 +138,7 @@ struct Recorder {
     tokens: Mutex<Vec<(String, u64)>>,
     /// Every value the clock took during the round.
     times: Mutex<Vec<i64>>,
-    handle: crate::SessionHandle,
+    handle: SessionHandle,
     user: String,
     /// Access tokens of the set-up, by generation.
     access: Vec<String>,
@@ -330,7 +330,7 @@ async fn round<S: SessionStore>(
         tasks.push(Box::pin(async move {
             for (yields, secs) in ticks {
                 for _ in 0..yields {
-                    super::fault::YieldOnce::default().await;
+                    YieldOnce::default().await;
                 }
                 clock.advance(Duration::seconds(secs));
                 let now = rec.now();

@@ -5,8 +5,9 @@
 //! default `postgres://postgres@127.0.0.1:5432/test`; prints `skipped` when
 //! no server answers). Optional: `BENCH_OPS=<refreshes per client at 1 client>`.
 //!
-//! Round trips are counted as store calls: every `PostgresStore` method the
-//! bench reaches is one SQL statement, `rotate_if_current` included.
+//! Round trips are counted as store calls (`sessionkit::testing::CountingStore`):
+//! every `PostgresStore` method the bench reaches is one SQL statement,
+//! `rotate_if_current` included.
 
 #![allow(
     clippy::expect_used,
@@ -16,62 +17,12 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
-use sessionkit::{RefreshKey, SessionHandle, SessionManager, SigningKey};
+use sessionkit::testing::CountingStore;
+use sessionkit::{RefreshKey, SessionManager, SigningKey};
 use sessionkit_postgres::PostgresStore;
 use sqlx::AssertSqlSafe;
-use time::OffsetDateTime;
-
-/// Counts store calls: each is one SQL statement, so one round trip.
-struct Counting {
-    inner: PostgresStore,
-    calls: AtomicU64,
-}
-
-impl Counting {
-    fn hit(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for Counting {
-    async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
-        self.hit();
-        self.inner.insert(r).await
-    }
-    async fn load(&self, h: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
-        self.hit();
-        self.inner.load(h).await
-    }
-    async fn compare_and_swap(&self, v: u64, r: &SessionRecord) -> Result<bool, StoreError> {
-        self.hit();
-        self.inner.compare_and_swap(v, r).await
-    }
-    async fn delete(&self, h: &SessionHandle) -> Result<bool, StoreError> {
-        self.hit();
-        self.inner.delete(h).await
-    }
-    async fn list_by_user(&self, u: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.hit();
-        self.inner.list_by_user(u).await
-    }
-    async fn delete_by_user(&self, u: &str, k: Option<&SessionHandle>) -> Result<u64, StoreError> {
-        self.hit();
-        self.inner.delete_by_user(u, k).await
-    }
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        self.hit();
-        self.inner.purge_expired(now).await
-    }
-    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        self.hit();
-        self.inner.rotate_if_current(rotation).await
-    }
-}
 
 struct Run {
     median: Duration,
@@ -150,10 +101,8 @@ async fn bench() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
 
-    let counting = Arc::new(Counting {
-        inner: store,
-        calls: AtomicU64::new(0),
-    });
+    // Each store call is one SQL statement, so one round trip.
+    let counting = Arc::new(CountingStore::new(store));
     let manager = SessionManager::builder(Arc::clone(&counting))
         .signing_key(SigningKey::hs256("k", &[1; 32]).expect("key"))
         .refresh_key(RefreshKey::new(1, &[2; 32]).expect("key"))
@@ -190,9 +139,9 @@ async fn bench() {
             }
         };
         drive(clients, 20, refresh.clone()).await; // warm up: prepare statements
-        let before = counting.calls.load(Ordering::Relaxed);
+        counting.reset();
         let r = drive(clients, ops, refresh).await;
-        let calls = counting.calls.load(Ordering::Relaxed) - before;
+        let calls = counting.total();
         let trips = calls as f64 / (clients * ops) as f64;
         println!(
             "| {clients} | refresh | {:.3} ms | {:.3} ms | {:.0} | {trips:.2} |",

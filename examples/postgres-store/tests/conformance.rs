@@ -1,5 +1,5 @@
-//! sessionkit's store conformance suite, and the store's own checks of
-//! migration and purging.
+//! sessionkit's store conformance and instance suites, and the store's own
+//! checks of migration and purging.
 
 #![allow(
     clippy::expect_used,
@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::join_all;
 use sessionkit::store::SessionStore;
 use sessionkit::testing::{
-    Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
+    Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
+    sample_record,
 };
 use time::OffsetDateTime;
 
@@ -35,6 +36,30 @@ async fn store_conformance_suite() {
             store
         }
     })
+    .await;
+}
+
+/// Several instances of an application (separate stores, each with its own
+/// pool) on one schema: theft detection, revocation and concurrent
+/// refreshes across them, the refreshes racing on threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_instance_suite() {
+    let Some(admin) = admin().await else { return };
+    let schemas: Arc<Mutex<Vec<TestSchema>>> = Arc::default();
+    run_instance_suite_with(
+        || {
+            let admin = admin.clone();
+            let schemas = Arc::clone(&schemas);
+            async move {
+                let schema = TestSchema::create(&admin).await;
+                let a = schema.store(&common::unique_name("sk_inst_a")).await;
+                let b = schema.store(&common::unique_name("sk_inst_b")).await;
+                schemas.lock().expect("not poisoned").push(schema);
+                (a, b)
+            }
+        },
+        tokio_spawn(),
+    )
     .await;
 }
 
@@ -67,15 +92,23 @@ async fn sec_20_histories_are_linearizable() {
     let Some(admin) = admin().await else { return };
     let schema = TestSchema::create(&admin).await;
     let store = schema.store(&common::unique_name("sk_history")).await;
-    let spawn: Spawn = Arc::new(|task| {
-        let handle = tokio::spawn(task);
-        Box::pin(async move { handle.await.expect("participant panicked") })
-    });
     let started = std::time::Instant::now();
-    let report =
-        run_history_suite_with(move || std::future::ready(store.clone()), 10_000, spawn).await;
+    let report = run_history_suite_with(
+        move || std::future::ready(store.clone()),
+        10_000,
+        tokio_spawn(),
+    )
+    .await;
     assert!(report.operations >= 10_000);
     println!("history suite took {:?}", started.elapsed());
+}
+
+/// Runs each task the suites hand over as a tokio task.
+fn tokio_spawn() -> Spawn {
+    Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("task panicked") })
+    })
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! rotation script: one round trip) and, as the floor, a raw `EVALSHA` of a
 //! one-command script over the same connection. It prints medians, p99,
 //! throughput, the refresh/floor ratios, and the round trips per refresh:
-//! store calls (every `RedisStore` method a refresh uses is one command),
+//! store calls counted by `sessionkit::testing::CountingStore` (every
+//! `RedisStore` method a refresh uses is one command),
 //! checked against the server's own count of `EVALSHA`/`EVAL` calls, which
 //! only clients can issue (the commands a script runs inside Redis are not
 //! round trips, and `INFO commandstats` counts them too).
@@ -21,64 +22,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
-use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
-use sessionkit::{RefreshKey, SessionHandle, SessionManager, SigningKey};
+use sessionkit::testing::CountingStore;
+use sessionkit::{RefreshKey, SessionManager, SigningKey};
 use sessionkit_redis::RedisStore;
-use time::OffsetDateTime;
-
-/// Counts store calls: every `RedisStore` method a refresh uses is one
-/// command, so one round trip.
-struct Counting {
-    inner: RedisStore,
-    calls: AtomicU64,
-}
-
-impl Counting {
-    fn hit(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for Counting {
-    async fn insert(&self, r: &SessionRecord) -> Result<(), StoreError> {
-        self.hit();
-        self.inner.insert(r).await
-    }
-    async fn load(&self, h: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
-        self.hit();
-        self.inner.load(h).await
-    }
-    async fn compare_and_swap(&self, v: u64, r: &SessionRecord) -> Result<bool, StoreError> {
-        self.hit();
-        self.inner.compare_and_swap(v, r).await
-    }
-    async fn delete(&self, h: &SessionHandle) -> Result<bool, StoreError> {
-        self.hit();
-        self.inner.delete(h).await
-    }
-    async fn list_by_user(&self, u: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        self.hit();
-        self.inner.list_by_user(u).await
-    }
-    async fn delete_by_user(&self, u: &str, k: Option<&SessionHandle>) -> Result<u64, StoreError> {
-        self.hit();
-        self.inner.delete_by_user(u, k).await
-    }
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        self.hit();
-        self.inner.purge_expired(now).await
-    }
-    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        self.hit();
-        self.inner.rotate_if_current(rotation).await
-    }
-}
 
 const WARM_UP: Duration = Duration::from_millis(500);
 const MEASURE: Duration = Duration::from_secs(3);
@@ -107,10 +57,9 @@ async fn run() {
         }
     };
     let conn = store.connection();
-    let counting = Arc::new(Counting {
-        inner: store.clone(),
-        calls: AtomicU64::new(0),
-    });
+    // Every `RedisStore` method a refresh uses is one command, so one
+    // round trip per store call.
+    let counting = Arc::new(CountingStore::new(store.clone()));
     let counted = SessionManager::builder(Arc::clone(&counting))
         .signing_key(SigningKey::hs256("k", &[1; 32]).expect("key"))
         .refresh_key(RefreshKey::new(1, &[2; 32]).expect("key"))
@@ -270,13 +219,13 @@ fn report(name: &str, clients: usize, s: &Stats) {
 /// Store calls, and `EVALSHA`/`EVAL` calls as the server counts them, per
 /// refresh over sequential refreshes.
 async fn round_trips_per_refresh(
-    manager: &SessionManager<Arc<Counting>>,
-    counting: &Counting,
+    manager: &SessionManager<Arc<CountingStore<RedisStore>>>,
+    counting: &CountingStore<RedisStore>,
     conn: &ConnectionManager,
 ) -> (f64, f64) {
     let tokens = manager.create("bench-count").await.expect("create");
     let mut token = tokens.refresh_token.expose().to_owned();
-    let calls_before = counting.calls.load(Ordering::Relaxed);
+    counting.reset();
     let scripts_before = script_calls(conn).await;
     for _ in 0..ROUND_TRIP_SAMPLE {
         token = manager
@@ -289,7 +238,7 @@ async fn round_trips_per_refresh(
     }
     // INFO is not counted: only the script commands are.
     let scripts = script_calls(conn).await.saturating_sub(scripts_before);
-    let calls = counting.calls.load(Ordering::Relaxed) - calls_before;
+    let calls = counting.total();
     let n = ROUND_TRIP_SAMPLE as f64;
     (calls as f64 / n, scripts as f64 / n)
 }

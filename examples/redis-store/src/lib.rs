@@ -21,7 +21,8 @@
 //!
 //! Every process that connects to the same server with the same prefix sees
 //! the same sessions, so refresh-token rotation and theft detection work
-//! across instances. The store passes `sessionkit::testing::run_store_suite`.
+//! across instances. The store passes `sessionkit::testing::run_store_suite`
+//! and, over two connections with one prefix, `run_instance_suite`.
 //!
 //! # Key layout
 //!

@@ -1,6 +1,6 @@
 //! The store contract, checked against a real Redis: the shared conformance
-//! suite, then what is specific to this store (TTLs, lazy index repair, key
-//! encoding).
+//! and instance suites, then what is specific to this store (TTLs, lazy
+//! index repair, key encoding).
 
 #![allow(
     clippy::expect_used,
@@ -22,7 +22,8 @@ use sessionkit::store::{
     RotateOutcome, Rotation, RotationNonce, SessionStore, StoreError, TokenHash,
 };
 use sessionkit::testing::{
-    Spawn, run_fault_suite, run_history_suite_with, run_store_suite, sample_record,
+    Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
+    sample_record,
 };
 use sessionkit_redis::RedisStore;
 use time::{Duration, OffsetDateTime};
@@ -42,6 +43,32 @@ async fn redis_store_passes_the_conformance_suite() {
         let store = RedisStore::builder().prefix(prefix).build(conn.clone());
         async move { store }
     })
+    .await;
+}
+
+/// Several instances of an application (two connections, one prefix):
+/// theft detection, revocation and concurrent refreshes across them, the
+/// refreshes racing on threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_passes_the_instance_suite() {
+    let Some((_probe, cleanup)) = common::store_or_skip("instances").await else {
+        return;
+    };
+    let root = cleanup.prefix().to_owned();
+    let n = AtomicU64::new(0);
+    run_instance_suite_with(
+        || {
+            let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
+            async move {
+                let url = common::redis_url();
+                let connect = || RedisStore::builder().prefix(prefix.clone()).connect(&url);
+                let a = connect().await.expect("first connection");
+                let b = connect().await.expect("second connection");
+                (a, b)
+            }
+        },
+        tokio_spawn(),
+    )
     .await;
 }
 
@@ -73,15 +100,23 @@ async fn sec_20_histories_are_linearizable() {
     let Some((store, _cleanup)) = common::store_or_skip("history").await else {
         return;
     };
-    let spawn: Spawn = std::sync::Arc::new(|task| {
-        let handle = tokio::spawn(task);
-        Box::pin(async move { handle.await.expect("participant panicked") })
-    });
     let started = std::time::Instant::now();
-    let report =
-        run_history_suite_with(move || std::future::ready(store.clone()), 10_000, spawn).await;
+    let report = run_history_suite_with(
+        move || std::future::ready(store.clone()),
+        10_000,
+        tokio_spawn(),
+    )
+    .await;
     assert!(report.operations >= 10_000);
     println!("history suite took {:?}", started.elapsed());
+}
+
+/// Runs each task the suites hand over as a tokio task.
+fn tokio_spawn() -> Spawn {
+    std::sync::Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("task panicked") })
+    })
 }
 
 #[tokio::test]
