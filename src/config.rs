@@ -43,6 +43,14 @@ pub const MAX_LEEWAY: Duration = Duration::seconds(300);
 /// rejected before it is decoded.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 4096;
 
+/// Default most sessions one user may hold: 100.
+///
+/// Each login adds a session; without a bound, a script logging in in a
+/// loop grows one user's sessions, and the per-user work of the store
+/// (listing, "log out everywhere"), without limit. A hundred devices is
+/// more than any person uses; the oldest session goes first (SEC-43).
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 100;
+
 /// What to revoke when a refresh token is reused.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 #[non_exhaustive]
@@ -67,6 +75,7 @@ pub(crate) struct Config {
     pub(crate) audience: Option<String>,
     pub(crate) theft_policy: TheftPolicy,
     pub(crate) max_token_len: usize,
+    pub(crate) max_sessions_per_user: usize,
 }
 
 impl Default for Config {
@@ -81,6 +90,7 @@ impl Default for Config {
             audience: None,
             theft_policy: TheftPolicy::default(),
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
     }
 }

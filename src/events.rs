@@ -51,6 +51,10 @@ pub enum RevokeReason {
     Reissued,
     /// A refresh token of this session was reused.
     Theft,
+    /// The user created a session beyond
+    /// [`max_sessions_per_user`](crate::SessionManagerBuilder::max_sessions_per_user)
+    /// and this one was the oldest.
+    SessionLimit,
 }
 
 /// Receives [`SessionEvent`]s. Called synchronously, once the store change

@@ -64,6 +64,51 @@ pub trait SessionStore: Send + Sync + 'static {
     /// (expired or not); the stored record is then unchanged.
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError>;
 
+    /// Inserts a new record, then deletes the oldest records of the same
+    /// user beyond `max_per_user` (the new one included in the count, and
+    /// never deleted). Returns the handles it deleted, oldest first.
+    /// "Oldest" is by `created_at`, then by handle.
+    ///
+    /// The manager calls this instead of [`insert`](Self::insert) when a
+    /// limit is configured, so that the number of records per user, and
+    /// with it the work of every per-user operation, stays bounded.
+    ///
+    /// # Default
+    /// [`insert`](Self::insert), then [`list_by_user`](Self::list_by_user)
+    /// and [`delete`](Self::delete) of the oldest records beyond the
+    /// limit. It is not atomic: creates for one user running at the same
+    /// time may each see the same list, leaving the user over the limit
+    /// until the next create. A failure after the insert stops the
+    /// deletions and is not reported (the next create catches up). A store
+    /// that can do it in one atomic step (one script, one transaction)
+    /// should.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert): an error means the record may or may
+    /// not have been inserted.
+    async fn insert_capped(
+        &self,
+        record: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        self.insert(record).await?;
+        let Ok(mut records) = self.list_by_user(&record.user_id).await else {
+            return Ok(Vec::new());
+        };
+        records.retain(|r| r.handle != record.handle && r.user_id == record.user_id);
+        records.sort_by_key(|r| (r.created_at, r.handle));
+        let excess = (records.len() + 1).saturating_sub(max_per_user.max(1));
+        let mut deleted = Vec::with_capacity(excess);
+        for old in records.iter().take(excess) {
+            match self.delete(&old.handle).await {
+                Ok(true) => deleted.push(old.handle),
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Loads a record by handle, `None` if there is none.
     ///
     /// # Errors
@@ -190,6 +235,13 @@ pub trait SessionStore: Send + Sync + 'static {
 impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
         (**self).insert(record).await
+    }
+    async fn insert_capped(
+        &self,
+        record: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        (**self).insert_capped(record, max_per_user).await
     }
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
         (**self).load(handle).await

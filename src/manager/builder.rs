@@ -174,6 +174,21 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
         self
     }
 
+    /// The most sessions one user may hold, default
+    /// [100](crate::config::DEFAULT_MAX_SESSIONS_PER_USER); 0 for no limit.
+    /// Creating one more revokes the user's oldest session (by creation
+    /// time), reported to the event hook as
+    /// [`RevokeReason::SessionLimit`](crate::RevokeReason::SessionLimit).
+    ///
+    /// # Security
+    /// With no limit, every login adds a session for good (until it
+    /// expires), and the store's work per user (listing sessions, logging
+    /// out everywhere) grows without bound.
+    pub fn max_sessions_per_user(mut self, max: usize) -> Self {
+        self.config.max_sessions_per_user = max;
+        self
+    }
+
     /// The clock, default the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Box::new(clock);

@@ -148,15 +148,27 @@ impl<S: SessionStore> SessionManager<S> {
         };
         // A handle collision needs 2^64 sessions; retry once rather than
         // reason about it.
-        match self.insert_new(&record).await {
-            Ok(()) => {}
+        let limit = if new.counts_toward_limit {
+            self.inner.config.max_sessions_per_user
+        } else {
+            0
+        };
+        let evicted = match self.insert_new(&record, limit).await {
+            Ok(evicted) => evicted,
             Err(StoreError::AlreadyExists) => {
                 record.handle = new_handle(tag)?;
-                self.insert_new(&record).await?;
+                self.insert_new(&record, limit).await?
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         log_debug!(session = %record.handle, "session created");
+        for handle in evicted {
+            log_debug!(session = %handle, "oldest session of the user revoked at the session limit");
+            self.emit(SessionEvent::Revoked {
+                handle,
+                reason: RevokeReason::SessionLimit,
+            });
+        }
         Ok(self.issue(&record, &secret, new.now))
     }
 
@@ -166,10 +178,22 @@ impl<S: SessionStore> SessionManager<S> {
     /// behind (nobody would hold its token, but it would show in
     /// [`sessions_for_user`](Self::sessions_for_user) until it expired).
     /// The handle is fresh random, so nothing else lives under it.
-    async fn insert_new(&self, record: &SessionRecord) -> Result<(), StoreError> {
+    ///
+    /// With a `limit` (not 0), the user's oldest sessions beyond it are
+    /// deleted in the same store call; their handles are returned.
+    async fn insert_new(
+        &self,
+        record: &SessionRecord,
+        limit: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
         let store = &self.inner.store;
-        match store.insert(record).await {
-            Ok(()) => Ok(()),
+        let inserted = if limit == 0 {
+            store.insert(record).await.map(|()| Vec::new())
+        } else {
+            store.insert_capped(record, limit).await
+        };
+        match inserted {
+            Ok(evicted) => Ok(evicted),
             Err(StoreError::AlreadyExists) => Err(StoreError::AlreadyExists),
             Err(e) => {
                 let _ = store.delete(&record.handle).await;
@@ -196,6 +220,7 @@ impl<S: SessionStore> SessionManager<S> {
         };
         let tokens = self
             .start(NewRecord {
+                counts_toward_limit: false,
                 user_id: old.user_id,
                 access_claims: request.claims.unwrap_or(Ok(old.access_claims))?,
                 session_data: request.session_data.unwrap_or(Ok(old.session_data))?,
@@ -228,6 +253,9 @@ impl<S: SessionStore> SessionManager<S> {
 
 /// What a new record is made of; the rest is fresh randomness.
 struct NewRecord {
+    /// A login adds a session and counts toward the user's limit; a
+    /// reissue replaces one and does not.
+    counts_toward_limit: bool,
     user_id: String,
     access_claims: Map<String, Value>,
     session_data: Value,
@@ -275,6 +303,7 @@ impl<'a, S: SessionStore> IntoFuture for CreateSession<'a, S> {
             let now = manager.now();
             manager
                 .start(NewRecord {
+                    counts_toward_limit: true,
                     user_id: self.user_id,
                     access_claims: self.claims?,
                     session_data: self.session_data?,

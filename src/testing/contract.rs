@@ -348,3 +348,109 @@ pub(super) async fn concurrent_insert_of_one_handle_has_one_winner<S: SessionSto
     );
     assert_eq!(store.list_by_user(&user).await.expect("list").len(), 1);
 }
+
+/// A record of `user` created at `offset` seconds.
+fn created_at(user: &str, offset: i64) -> SessionRecord {
+    let mut r = sample_record(user);
+    r.created_at = at(offset);
+    r
+}
+
+fn sorted_handles(records: &[SessionRecord]) -> Vec<SessionHandle> {
+    let mut handles: Vec<SessionHandle> = records.iter().map(|r| r.handle).collect();
+    handles.sort();
+    handles
+}
+
+pub(super) async fn insert_capped_deletes_exactly_the_oldest_beyond_the_limit<S: SessionStore>(
+    store: S,
+) {
+    let alice = unique_user("cap");
+    let bob = unique_user("cap-other");
+    // Inserted out of creation order, so the store must order by
+    // created_at, not by insertion.
+    let olds: Vec<SessionRecord> = [30, 10, 40, 20]
+        .into_iter()
+        .map(|t| created_at(&alice, t))
+        .collect();
+    for r in &olds {
+        store.insert(r).await.expect("insert");
+    }
+    let b = created_at(&bob, 0);
+    store.insert(&b).await.expect("insert");
+
+    // Under the limit: nothing goes.
+    let fifth = created_at(&alice, 50);
+    let deleted = store.insert_capped(&fifth, 5).await.expect("insert_capped");
+    assert!(
+        deleted.is_empty(),
+        "at the limit nothing is deleted: {deleted:?}"
+    );
+
+    // Two over: the two oldest go, oldest first.
+    let sixth = created_at(&alice, 60);
+    let deleted = store.insert_capped(&sixth, 4).await.expect("insert_capped");
+    assert_eq!(
+        deleted,
+        vec![olds[1].handle, olds[3].handle],
+        "the oldest records beyond the limit, oldest first"
+    );
+    let mut expected = vec![olds[0].handle, olds[2].handle, fifth.handle, sixth.handle];
+    expected.sort();
+    let left = store.list_by_user(&alice).await.expect("list");
+    assert_eq!(sorted_handles(&left), expected);
+    assert!(
+        store.load(&b.handle).await.expect("load").is_some(),
+        "other users are unaffected"
+    );
+    assert_eq!(
+        store.load(&sixth.handle).await.expect("load").as_ref(),
+        Some(&sixth),
+        "the new record is stored exactly"
+    );
+}
+
+pub(super) async fn insert_capped_never_deletes_the_new_record<S: SessionStore>(store: S) {
+    let user = unique_user("cap-new");
+    for t in [100, 200] {
+        store.insert(&created_at(&user, t)).await.expect("insert");
+    }
+    // Created "before" the others (another instance's clock): still kept.
+    let new = created_at(&user, 0);
+    let deleted = store.insert_capped(&new, 1).await.expect("insert_capped");
+    assert_eq!(deleted.len(), 2, "both older-stamped others go");
+    let left = store.list_by_user(&user).await.expect("list");
+    assert_eq!(sorted_handles(&left), vec![new.handle]);
+
+    let again = store.insert_capped(&new, 1).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists)),
+        "an existing handle fails as insert does: {again:?}"
+    );
+    assert_eq!(
+        store.load(&new.handle).await.expect("load").as_ref(),
+        Some(&new)
+    );
+}
+
+pub(super) async fn insert_capped_under_concurrency_ends_within_the_limit<S: SessionStore>(
+    store: S,
+) {
+    let user = unique_user("cap-race");
+    let records: Vec<SessionRecord> = (0..16).map(|t| created_at(&user, t)).collect();
+    let results = join_all(records.iter().map(|r| store.insert_capped(r, 4))).await;
+    for r in &results {
+        assert!(r.is_ok(), "every insert succeeds: {r:?}");
+    }
+    // A store that is not atomic may be over the limit now; the next
+    // insert brings it back within.
+    let last = created_at(&user, 100);
+    store.insert_capped(&last, 4).await.expect("insert_capped");
+    let left = store.list_by_user(&user).await.expect("list");
+    assert!(
+        left.len() <= 4,
+        "after a quiet insert the user is within the limit: {}",
+        left.len()
+    );
+    assert!(left.iter().any(|r| r.handle == last.handle));
+}

@@ -103,6 +103,9 @@ where
     check!(contract::user_ids_match_byte_for_byte);
     check!(contract::concurrent_compare_and_swap_has_one_winner);
     check!(contract::concurrent_insert_of_one_handle_has_one_winner);
+    check!(contract::insert_capped_deletes_exactly_the_oldest_beyond_the_limit);
+    check!(contract::insert_capped_never_deletes_the_new_record);
+    check!(contract::insert_capped_under_concurrency_ends_within_the_limit);
     check!(rotate::rotate_if_current_rotates_a_matching_record);
     check!(rotate::rotate_if_current_leaves_a_mismatch_unchanged);
     check!(rotate::rotate_if_current_respects_both_expiries_to_the_second);
