@@ -116,6 +116,13 @@ impl Handles {
         }
     }
 
+    fn len(&self) -> usize {
+        match self {
+            Self::Few(list) => list.len(),
+            Self::Many(set) => set.len(),
+        }
+    }
+
     fn iter(&self) -> HandlesIter<'_> {
         match self {
             Self::Few(list) => HandlesIter::Few(list.iter()),
@@ -253,6 +260,22 @@ impl MemoryStore {
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Inserts `record`, holding its user's index shard (`users`).
+    fn insert_under(
+        &self,
+        users: &mut UserShard,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        let mut shard = self.session_shard(&record.handle);
+        if shard.records.contains_key(&record.handle) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let user_id = UserKey::new(&users.add(&record.user_id, record.handle));
+        let compact = Box::new(Compact::new(record, user_id));
+        shard.records.insert(record.handle, compact);
+        Ok(())
     }
 
     /// The session shard of a handle, locked.
@@ -423,14 +446,56 @@ fn time_at(seconds: i64) -> OffsetDateTime {
 impl SessionStore for MemoryStore {
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let mut users = self.user_shard(&record.user_id);
-        let mut shard = self.session_shard(&record.handle);
-        if shard.records.contains_key(&record.handle) {
+        self.insert_under(&mut users, record)
+    }
+
+    /// One atomic step: under the user's index shard, the insert, and when
+    /// it takes the user past the limit, the deletion of the oldest. Under
+    /// the limit it costs what `insert` costs; at the limit it locks the
+    /// shards of the user's sessions (at most the limit of them) once.
+    async fn insert_capped(
+        &self,
+        record: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        let max = max_per_user.max(1);
+        let mut users = self.user_shard(&record.user_id);
+        let user_handles: Vec<SessionHandle> = match users.by_user.get(record.user_id.as_str()) {
+            Some(handles) if handles.len() >= max => handles.iter().copied().collect(),
+            _ => return self.insert_under(&mut users, record).map(|()| Vec::new()),
+        };
+        let mut locked =
+            self.lock_sessions_of(user_handles.iter().chain(std::iter::once(&record.handle)));
+        if locked_shard(&mut locked, &record.handle)
+            .is_none_or(|shard| shard.records.contains_key(&record.handle))
+        {
             return Err(StoreError::AlreadyExists);
         }
+        let mut oldest: Vec<(i64, SessionHandle)> = user_handles
+            .iter()
+            .filter_map(|h| {
+                locked_shard(&mut locked, h)
+                    .and_then(|shard| shard.records.get(h))
+                    .map(|c| (c.created_at, *h))
+            })
+            .collect();
+        oldest.sort_unstable();
+        let excess = (oldest.len() + 1).saturating_sub(max);
         let user_id = UserKey::new(&users.add(&record.user_id, record.handle));
-        let compact = Box::new(Compact::new(record, user_id));
-        shard.records.insert(record.handle, compact);
-        Ok(())
+        if let Some(shard) = locked_shard(&mut locked, &record.handle) {
+            shard
+                .records
+                .insert(record.handle, Box::new(Compact::new(record, user_id)));
+        }
+        let mut deleted = Vec::with_capacity(excess);
+        for (_, handle) in oldest.into_iter().take(excess) {
+            if let Some(shard) = locked_shard(&mut locked, &handle) {
+                shard.records.remove(&handle);
+            }
+            users.forget(&record.user_id, &handle);
+            deleted.push(handle);
+        }
+        Ok(deleted)
     }
 
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {

@@ -66,7 +66,7 @@ fn sec_05_tracing_output_never_contains_tokens_or_secrets() {
                 let raw = URL_SAFE_NO_PAD
                     .decode(x.refresh_token.expose().strip_prefix("skr_").unwrap())
                     .unwrap();
-                tokens.push(URL_SAFE_NO_PAD.encode(&raw[29..61]));
+                tokens.push(URL_SAFE_NO_PAD.encode(&raw[31..63]));
                 tokens.push(
                     x.access_token
                         .expose()

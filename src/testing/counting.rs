@@ -11,8 +11,9 @@ use crate::store::{RotateOutcome, Rotation, SessionHandle, SessionRecord, Sessio
 use crate::testing::fault::Op;
 
 /// Every operation, in the order [`CountingStore`]'s `Debug` prints them.
-const OPS: [Op; 8] = [
+const OPS: [Op; 9] = [
     Op::Insert,
+    Op::InsertCapped,
     Op::Load,
     Op::CompareAndSwap,
     Op::Delete,
@@ -47,9 +48,9 @@ const OPS: [Op; 8] = [
 /// # }
 /// ```
 ///
-/// Every method of [`SessionStore`] is forwarded, `rotate_if_current`
-/// included, so the inner store's own implementation runs and is counted as
-/// one [`Op::RotateIfCurrent`]. Calls the inner store makes to itself (the
+/// Every method of [`SessionStore`] is forwarded, `rotate_if_current` and
+/// `insert_capped` included, so the inner store's own implementation runs
+/// and is counted as one [`Op::RotateIfCurrent`] or [`Op::InsertCapped`]. Calls the inner store makes to itself (the
 /// load and compare-and-swap of a default `rotate_if_current`) are not seen:
 /// the counts are the calls made on the wrapper. A call is counted when it
 /// starts, whether it succeeds or not.
@@ -102,6 +103,7 @@ impl<S> CountingStore<S> {
     fn counter(&self, op: Op) -> &AtomicU64 {
         let [
             insert,
+            insert_capped,
             load,
             cas,
             delete,
@@ -112,6 +114,7 @@ impl<S> CountingStore<S> {
         ] = &self.counts;
         match op {
             Op::Insert => insert,
+            Op::InsertCapped => insert_capped,
             Op::Load => load,
             Op::CompareAndSwap => cas,
             Op::Delete => delete,
@@ -142,6 +145,14 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
     async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
         self.hit(Op::Insert);
         self.inner.insert(record).await
+    }
+    async fn insert_capped(
+        &self,
+        record: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        self.hit(Op::InsertCapped);
+        self.inner.insert_capped(record, max_per_user).await
     }
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
         self.hit(Op::Load);
@@ -175,6 +186,9 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
         self.hit(Op::PurgeExpired);
         self.inner.purge_expired(now).await
     }
+    fn placement_tag(&self, user_id: &str) -> u16 {
+        self.inner.placement_tag(user_id)
+    }
     async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
         self.hit(Op::RotateIfCurrent);
         self.inner.rotate_if_current(rotation).await
@@ -197,6 +211,10 @@ mod tests {
         let store = CountingStore::new(MemoryStore::new());
         let r = sample_record("counted");
         store.insert(&r).await.unwrap();
+        store
+            .insert_capped(&sample_record("counted"), 10)
+            .await
+            .unwrap();
         store.load(&r.handle).await.unwrap();
         let mut next = r.clone();
         next.version = 2;
@@ -218,7 +236,7 @@ mod tests {
         for op in OPS {
             assert_eq!(store.count(op), 1, "{op:?}");
         }
-        assert_eq!(store.total(), 8);
+        assert_eq!(store.total(), 9);
         store.reset();
         assert_eq!(store.total(), 0);
         for op in OPS {
@@ -259,7 +277,8 @@ mod tests {
         let clock = Arc::new(crate::clock::ManualClock::at_unix(1_900_000_000));
         let m = manager(Arc::clone(&store), clock, 10);
         let s = create(&m, "u").await;
-        assert_eq!(store.count(Op::Insert), 1);
+        assert_eq!(store.count(Op::InsertCapped), 1, "a login is one call");
+        assert_eq!(store.total(), 1);
         store.reset();
         m.refresh(s.refresh_token.expose()).await.unwrap();
         assert_eq!(store.count(Op::RotateIfCurrent), 1);

@@ -17,6 +17,12 @@ use crate::store::{SessionHandle, SessionRecord, SessionStore};
 pub enum Op {
     /// [`SessionStore::insert`]
     Insert,
+    /// [`SessionStore::insert_capped`]
+    ///
+    /// Counted by [`CountingStore`](super::CountingStore). A
+    /// [`FaultyStore`] keeps the default `insert_capped`, so faults land
+    /// on the insert, list and deletes that make it up.
+    InsertCapped,
     /// [`SessionStore::load`]
     Load,
     /// [`SessionStore::compare_and_swap`]
@@ -353,6 +359,9 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.run(Op::PurgeExpired, self.inner.purge_expired(now))
             .await
+    }
+    fn placement_tag(&self, user_id: &str) -> u16 {
+        self.inner.placement_tag(user_id)
     }
 }
 
