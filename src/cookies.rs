@@ -434,12 +434,6 @@ fn check_host_prefix(name: &str, path: &str) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        reason = "tests"
-    )]
 
     use proptest::prelude::*;
 

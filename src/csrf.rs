@@ -129,7 +129,6 @@ fn normalise_origin(origin: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
 
     use proptest::prelude::*;
 

@@ -275,11 +275,6 @@ fn parse_key(index: usize, jwk: JwkIn) -> Result<VerifyingKey, JwksError> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    reason = "a failing test should stop loudly"
-)]
 mod tests {
     use super::*;
     use crate::SigningKey;

@@ -483,11 +483,6 @@ impl KeySet {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    reason = "a failing test should stop loudly"
-)]
 mod tests {
     use time::Duration;
 

@@ -272,7 +272,6 @@ pub enum RotateOutcome {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
 
     use serde_json::{Map, Value};
 

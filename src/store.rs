@@ -286,7 +286,6 @@ mod tests {
     /// `Rotate`, and writes exactly the record `rotation::rotated` makes.
     #[cfg(feature = "memory-store")]
     mod rotate_if_current_matches_the_decision {
-        #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
         use proptest::prelude::*;
         use serde_json::{Map, Value};

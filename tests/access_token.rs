@@ -1,8 +1,6 @@
 //! Access-token keys through the public API. Signing and verification are
 //! crate-private; their tests live in `src/access_token.rs`.
 
-#![allow(clippy::unwrap_used, reason = "a failing test should stop loudly")]
-
 use sessionkit::config::RESERVED_CLAIMS;
 use sessionkit::{Algorithm, ConfigError, SigningKey};
 

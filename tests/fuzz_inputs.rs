@@ -3,12 +3,7 @@
 //! documents). A failure prints the seed and the input; set
 //! `SESSIONKIT_SEED` to replay.
 
-#![allow(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "tests"
-)]
+#![cfg(test)]
 
 use std::time::Instant;
 

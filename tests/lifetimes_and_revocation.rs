@@ -315,7 +315,10 @@ impl SessionStore for PartialRevokeAll {
         keep: Option<&SessionHandle>,
     ) -> Result<u64, StoreError> {
         let attempt = {
-            let mut left = self.failures_left.lock().unwrap();
+            let mut left = self
+                .failures_left
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let attempt = *left;
             *left = left.saturating_sub(1);
             attempt

@@ -1,8 +1,6 @@
 //! The store conformance, instance, fault and history suites, run against
 //! the in-memory store.
 
-#![allow(clippy::expect_used, reason = "tests")]
-
 use std::sync::Arc;
 use std::time::Instant;
 

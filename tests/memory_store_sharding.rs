@@ -2,7 +2,6 @@
 //! stay exact and atomic across shards, concurrent operations on one user
 //! never deadlock, long and short user ids behave alike, and `Debug` shows
 //! no record.
-#![allow(clippy::unwrap_used, reason = "a failing test should stop loudly")]
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,13 +1,6 @@
 //! Model-based test: random histories of owners refreshing, thieves
 //! replaying copies, lost responses, revocations and a moving clock, each
 //! answer checked against a small reference model of the rotation table.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
 
 mod common;
 

@@ -4,13 +4,8 @@
 //! applies, write exactly the row 4 record, and otherwise change nothing
 //! and return the record as stored. A fault injected into its
 //! compare-and-swap surfaces as an error, never as a rotation.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
+
+#![cfg(test)]
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

@@ -1,12 +1,5 @@
 //! The public rotation scenarios, as SuperTokens and Auth0 document them,
 //! run end to end on the memory store with an injected clock.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
 
 mod common;
 

@@ -9,12 +9,8 @@
 //!
 //! |t| below 4.5 (dudect's threshold) means no difference was detected.
 
-#![allow(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::cast_precision_loss,
-    reason = "tests"
-)]
+#![cfg(test)]
+#![allow(clippy::cast_precision_loss, reason = "tests")]
 
 use std::hint::black_box;
 use std::time::Instant;

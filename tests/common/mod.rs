@@ -1,5 +1,11 @@
 //! Shared fixtures for the integration tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "fixtures shared by the test crates, each using a part; they fail the calling test by panicking"
+)]
 
 use std::sync::{Arc, Mutex};
 
