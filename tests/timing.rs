@@ -10,7 +10,6 @@
 //! |t| below 4.5 (dudect's threshold) means no difference was detected.
 
 #![cfg(test)]
-#![allow(clippy::cast_precision_loss, reason = "tests")]
 
 use std::hint::black_box;
 use std::time::Instant;
