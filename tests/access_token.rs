@@ -1,5 +1,5 @@
 //! Access-token keys through the public API. Signing and verification are
-//! crate-private; their tests live in `src/access_token.rs`.
+//! crate-private; their tests live beside each layer in `src/access_token/`.
 
 #![allow(clippy::unwrap_used, reason = "a failing test should stop loudly")]
 
