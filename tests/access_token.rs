@@ -1,5 +1,5 @@
 //! Access-token keys through the public API. Signing and verification are
-//! crate-private; their tests live in `src/access_token.rs`.
+//! crate-private; their tests live beside each layer in `src/access_token/`.
 
 use sessionkit::config::RESERVED_CLAIMS;
 use sessionkit::{Algorithm, ConfigError, SigningKey};
