@@ -1,26 +1,25 @@
 //! An in-process store, written only against the public [`SessionStore`]
 //! trait, as any third-party store would be.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use time::OffsetDateTime;
 
+mod index;
+mod record;
+
+use self::index::{HandleHashing, UserShard};
+use self::record::{Compact, UserKey};
 // Only the crate's public API, as an external store would.
-use crate::store::{
-    RotationNonce, SessionHandle, SessionRecord, SessionStore, StoreError, TokenHash,
-};
+use crate::store::{SessionHandle, SessionRecord, SessionStore, StoreError};
 
 /// How many independently locked shards sessions are spread over (by
 /// handle), and the user index (by user id): enough that two threads rarely
 /// meet on one lock.
 const SHARDS: usize = 32;
-
-/// `rotated_at` of a session that never rotated. Unix times of an
-/// `OffsetDateTime` are far from `i64::MIN`.
-const NEVER: i64 = i64::MIN;
 
 /// Sessions kept in memory, with a per-user index.
 ///
@@ -55,175 +54,10 @@ pub struct MemoryStore {
     user_hasher: RandomState,
 }
 
-/// One shard of the per-user index: the handles of each user's sessions,
-/// under one copy of the user id (which records with a long id share).
-#[derive(Default)]
-struct UserShard {
-    by_user: HashMap<Arc<str>, Handles>,
-}
-
-/// A user with more sessions than this has them in a set rather than a
-/// list.
-const FEW: usize = 32;
-
-/// One user's session handles: a short list (compact for the usual few
-/// sessions), a set once there are many, so that removing one never costs
-/// in proportion to the user's sessions.
-enum Handles {
-    Few(Vec<SessionHandle>),
-    Many(HashSet<SessionHandle, HandleHashing>),
-}
-
-impl Handles {
-    fn push(&mut self, handle: SessionHandle) {
-        match self {
-            Self::Few(list) if list.len() < FEW => list.push(handle),
-            Self::Few(list) => {
-                let mut set: HashSet<_, _> = list.drain(..).collect();
-                set.insert(handle);
-                *self = Self::Many(set);
-            }
-            Self::Many(set) => {
-                set.insert(handle);
-            }
-        }
-    }
-
-    fn remove(&mut self, handle: &SessionHandle) {
-        match self {
-            Self::Few(list) => {
-                if let Some(i) = list.iter().position(|h| h == handle) {
-                    list.swap_remove(i);
-                }
-            }
-            Self::Many(set) => {
-                set.remove(handle);
-            }
-        }
-    }
-
-    fn retain(&mut self, keep: impl FnMut(&SessionHandle) -> bool) {
-        match self {
-            Self::Few(list) => list.retain(keep),
-            Self::Many(set) => set.retain(keep),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Self::Few(list) => list.is_empty(),
-            Self::Many(set) => set.is_empty(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Self::Few(list) => list.len(),
-            Self::Many(set) => set.len(),
-        }
-    }
-
-    fn iter(&self) -> HandlesIter<'_> {
-        match self {
-            Self::Few(list) => HandlesIter::Few(list.iter()),
-            Self::Many(set) => HandlesIter::Many(set.iter()),
-        }
-    }
-}
-
-/// The iterator of [`Handles`].
-enum HandlesIter<'a> {
-    Few(std::slice::Iter<'a, SessionHandle>),
-    Many(std::collections::hash_set::Iter<'a, SessionHandle>),
-}
-
-impl<'a> Iterator for HandlesIter<'a> {
-    type Item = &'a SessionHandle;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Self::Few(it) => it.next(),
-            Self::Many(it) => it.next(),
-        }
-    }
-}
-
 /// One shard of the sessions, by handle.
 #[derive(Default)]
 struct SessionShard {
     records: HashMap<SessionHandle, Box<Compact>, HandleHashing>,
-}
-
-/// Hashing for session handles: the standard keyed SipHash. Handles are
-/// random, but the application may pass a client-supplied handle to
-/// `load` or `delete` (a "revoke this device" button), so a cheaper
-/// unkeyed or weakly keyed hash could be aimed at one bucket.
-type HandleHashing = RandomState;
-
-/// A [`SessionRecord`] as kept here: timestamps as Unix seconds (the
-/// contract's resolution), the user id inline or shared with the user index,
-/// and the custom claims and data only when there are any.
-struct Compact {
-    user_id: UserKey,
-    created_at: i64,
-    auth_time: i64,
-    absolute_expires_at: i64,
-    refresh_expires_at: i64,
-    /// [`NEVER`] for none.
-    rotated_at: i64,
-    generation: u64,
-    version: u64,
-    current_hash: [u8; 32],
-    prev_hash: Option<[u8; 32]>,
-    nonce: [u8; 32],
-    extra: Option<Box<Extra>>,
-}
-
-/// User ids up to this many bytes are held inside the record.
-const INLINE_USER_ID: usize = 30;
-
-/// A record's user id: inline when short, so that loading a record reads no
-/// other allocation (one cache miss fewer in a large store); longer ones
-/// share the user index's copy.
-#[derive(Clone)]
-enum UserKey {
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE_USER_ID],
-    },
-    Shared(Arc<str>),
-}
-
-impl UserKey {
-    /// `shared` is the user index's copy of the same id.
-    fn new(shared: &Arc<str>) -> Self {
-        let mut bytes = [0u8; INLINE_USER_ID];
-        match (bytes.get_mut(..shared.len()), u8::try_from(shared.len())) {
-            (Some(slot), Ok(len)) => {
-                slot.copy_from_slice(shared.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Shared(Arc::clone(shared)),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            // Copied from a `str` whole: always UTF-8, the fallback is never
-            // taken.
-            Self::Inline { len, bytes } => bytes
-                .get(..usize::from(*len))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default(),
-            Self::Shared(id) => id,
-        }
-    }
-}
-
-/// What most sessions do not have.
-struct Extra {
-    access_claims: serde_json::Map<String, serde_json::Value>,
-    session_data: serde_json::Value,
 }
 
 /// Session shards locked together for a multi-session operation, by index.
@@ -345,101 +179,6 @@ fn locked_shard<'a, 'g>(
         .get_mut(session_index(handle))
         .and_then(Option::as_mut)
         .map(|guard| &mut **guard)
-}
-
-impl UserShard {
-    /// Adds `handle` to the user's sessions; returns the shared user id.
-    fn add(&mut self, user_id: &str, handle: SessionHandle) -> Arc<str> {
-        let known = self
-            .by_user
-            .get_key_value(user_id)
-            .map(|(key, _)| Arc::clone(key));
-        match (known, self.by_user.get_mut(user_id)) {
-            (Some(key), Some(handles)) => {
-                handles.push(handle);
-                key
-            }
-            _ => {
-                let key: Arc<str> = Arc::from(user_id);
-                self.by_user
-                    .insert(Arc::clone(&key), Handles::Few(vec![handle]));
-                key
-            }
-        }
-    }
-
-    /// Removes `handle` from the user's sessions.
-    fn forget(&mut self, user_id: &str, handle: &SessionHandle) {
-        let Some(handles) = self.by_user.get_mut(user_id) else {
-            return;
-        };
-        handles.remove(handle);
-        if handles.is_empty() {
-            self.by_user.remove(user_id);
-        }
-    }
-}
-
-impl Compact {
-    fn new(record: &SessionRecord, user_id: UserKey) -> Self {
-        let extra = if record.access_claims.is_empty() && record.session_data.is_null() {
-            None
-        } else {
-            Some(Box::new(Extra {
-                access_claims: record.access_claims.clone(),
-                session_data: record.session_data.clone(),
-            }))
-        };
-        Self {
-            user_id,
-            created_at: record.created_at.unix_timestamp(),
-            auth_time: record.auth_time.unix_timestamp(),
-            absolute_expires_at: record.absolute_expires_at.unix_timestamp(),
-            refresh_expires_at: record.refresh_expires_at.unix_timestamp(),
-            rotated_at: record
-                .rotated_at
-                .map_or(NEVER, OffsetDateTime::unix_timestamp),
-            generation: record.generation,
-            version: record.version,
-            current_hash: *record.current_hash.as_bytes(),
-            prev_hash: record.prev_hash.map(|h| *h.as_bytes()),
-            nonce: *record.nonce.as_bytes(),
-            extra,
-        }
-    }
-
-    fn to_record(&self, handle: SessionHandle) -> SessionRecord {
-        let (access_claims, session_data) = match &self.extra {
-            Some(extra) => (extra.access_claims.clone(), extra.session_data.clone()),
-            None => (serde_json::Map::new(), serde_json::Value::Null),
-        };
-        SessionRecord {
-            handle,
-            user_id: String::from(self.user_id.as_str()),
-            created_at: time_at(self.created_at),
-            auth_time: time_at(self.auth_time),
-            absolute_expires_at: time_at(self.absolute_expires_at),
-            refresh_expires_at: time_at(self.refresh_expires_at),
-            generation: self.generation,
-            current_hash: TokenHash::from_bytes(self.current_hash),
-            prev_hash: self.prev_hash.map(TokenHash::from_bytes),
-            rotated_at: (self.rotated_at != NEVER).then(|| time_at(self.rotated_at)),
-            nonce: RotationNonce::from_bytes(self.nonce),
-            access_claims,
-            session_data,
-            version: self.version,
-        }
-    }
-
-    fn expires_at(&self) -> i64 {
-        self.refresh_expires_at.min(self.absolute_expires_at)
-    }
-}
-
-/// Seconds back to a time: they came from an `OffsetDateTime`, so they are
-/// in range.
-fn time_at(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[async_trait::async_trait]
