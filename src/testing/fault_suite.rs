@@ -1,11 +1,13 @@
-//! SEC-24 under injected faults: create, refresh, revoke and revoke-all
-//! with a fault at every store call they make.
+//! SEC-24 under injected faults: create, refresh, revoke, revoke-all and a
+//! theft under `RevokeAllForUser` (SEC-46), with a fault at every store
+//! call they make.
 
 use std::sync::Arc;
 
 use time::Duration;
 
 use crate::clock::ManualClock;
+use crate::config::TheftPolicy;
 use crate::error::{RefreshError, SessionError};
 use crate::manager::{SessionManager, SessionTokens};
 use crate::store::{SessionHandle, SessionRecord, SessionStore};
@@ -52,6 +54,12 @@ enum Case {
     },
     Revoke,
     RevokeAll,
+    /// A retired token replayed under [`TheftPolicy::RevokeAllForUser`].
+    TheftRevokeAll,
+    /// The same, with the user-wide delete failing in this way every time
+    /// the manager tries it: the revocation is incomplete, and a later
+    /// presentation must finish it.
+    TheftRevokeAllStoreDown(Fault),
 }
 
 type Schedule = Vec<(usize, Fault)>;
@@ -79,6 +87,9 @@ where
         },
         Case::Revoke,
         Case::RevokeAll,
+        Case::TheftRevokeAll,
+        Case::TheftRevokeAllStoreDown(Fault::Before),
+        Case::TheftRevokeAllStoreDown(Fault::After),
     ];
     let mut report = FaultReport::default();
     for case in cases {
@@ -96,7 +107,8 @@ where
                     report.delays_injected += 1;
                 }
             }
-            if schedule.len() < MAX_FAULTS {
+            let planned_by_case = matches!(case, Case::TheftRevokeAllStoreDown(_));
+            if schedule.len() < MAX_FAULTS && !planned_by_case {
                 let from = schedule.last().map_or(0, |(i, _)| i + 1);
                 for i in from..faulty.calls().len() {
                     for kind in KINDS {
@@ -133,6 +145,12 @@ async fn run_case<S: SessionStore>(
     for &(index, fault) in schedule {
         faulty.fail_call(index, fault);
     }
+    if let Case::TheftRevokeAllStoreDown(fault) = case {
+        // More failures than the manager makes attempts.
+        for _ in 0..8 {
+            faulty.fail_next(Op::DeleteByUser, fault);
+        }
+    }
     let plain = manager(Arc::clone(&store), Arc::clone(&clock), grace);
     let under_fault = manager(Arc::clone(&faulty), Arc::clone(&clock), grace);
     let ctx = Ctx {
@@ -149,6 +167,11 @@ async fn run_case<S: SessionStore>(
         }
         Case::Revoke => ctx.revoke(&under_fault).await,
         Case::RevokeAll => ctx.revoke_all(&under_fault).await,
+        Case::TheftRevokeAll | Case::TheftRevokeAllStoreDown(_) => {
+            let strict_plain = revoke_all_manager(Arc::clone(&store), Arc::clone(&clock));
+            let strict = revoke_all_manager(Arc::clone(&faulty), Arc::clone(&clock));
+            ctx.theft_revoke_all(&strict, &strict_plain).await;
+        }
     }
     faulty
 }
@@ -340,6 +363,108 @@ impl<S: SessionStore> Ctx<'_, S> {
         }
     }
 
+    /// SEC-46: a theft under `RevokeAllForUser` ends with every session of
+    /// the user revoked: at once when the store allows, otherwise after the
+    /// next presentation of a token of the stolen session, with the
+    /// incomplete revocation reported meanwhile.
+    async fn theft_revoke_all(
+        &self,
+        m: &SessionManager<Arc<FaultyStore<Arc<S>>>>,
+        plain: &SessionManager<Arc<S>>,
+    ) {
+        let user = unique_user("fault-theft");
+        let stolen = plain.create(&user).await.expect("create without faults");
+        let mut others = Vec::new();
+        for _ in 0..2 {
+            others.push(plain.create(&user).await.expect("create without faults"));
+        }
+        let bystander = plain
+            .create(unique_user("fault-bystander"))
+            .await
+            .expect("create without faults");
+        self.clock.advance(Duration::seconds(1));
+        let owner = plain
+            .refresh(stolen.refresh_token.expose())
+            .await
+            .expect("refresh without faults");
+        self.clock.advance(Duration::seconds(GRACE + 1));
+        let before = self.load(&stolen.handle).await.expect("session exists");
+
+        let result = m.refresh(stolen.refresh_token.expose()).await;
+        let after = self.load(&stolen.handle).await;
+        let user_left = plain.sessions_for_user(&user).await.expect("list");
+        match &result {
+            Err(RefreshError::TokenTheftDetected { handle, .. }) => {
+                assert_eq!(*handle, stolen.handle);
+                assert!(
+                    user_left.is_empty(),
+                    "a complete theft revocation leaves the user no session ({})",
+                    self.context()
+                );
+            }
+            Err(RefreshError::TheftRevocationIncomplete { handle, .. }) => {
+                assert_eq!(*handle, stolen.handle);
+                assert!(
+                    user_left.iter().all(|s| s.handle != stolen.handle),
+                    "the stolen session is dead even when the rest is not ({})",
+                    self.context()
+                );
+            }
+            Err(RefreshError::Store(_)) => assert!(
+                after
+                    .as_ref()
+                    .is_none_or(|a| *a == before || crate::rotation::is_burned(a)),
+                "a failed theft verdict leaves the session whole, dead or gone ({})",
+                self.context()
+            ),
+            other => panic!(
+                "a replayed token under faults is theft or a store error, got {other:?} ({})",
+                self.context()
+            ),
+        }
+        if !matches!(result, Err(RefreshError::Store(_))) {
+            assert!(
+                plain
+                    .verify_strict(owner.access_token.expose())
+                    .await
+                    .is_err(),
+                "after a theft verdict no token of the session verifies strictly ({})",
+                self.context()
+            );
+        }
+
+        // A later presentation, without faults, finishes the job.
+        let later = plain.refresh(stolen.refresh_token.expose()).await;
+        assert!(
+            matches!(
+                later,
+                Err(RefreshError::TokenTheftDetected { .. } | RefreshError::Unauthorized(_))
+            ),
+            "a later presentation is theft again or finds nothing, got {later:?} ({})",
+            self.context()
+        );
+        assert!(
+            plain
+                .sessions_for_user(&user)
+                .await
+                .expect("list")
+                .is_empty(),
+            "in the end every session of the user is revoked ({})",
+            self.context()
+        );
+        for s in others.iter().chain([&owner]) {
+            assert!(
+                plain.refresh(s.refresh_token.expose()).await.is_err(),
+                "no session of the user refreshes ({})",
+                self.context()
+            );
+        }
+        plain
+            .refresh(bystander.refresh_token.expose())
+            .await
+            .expect("other users are unaffected");
+    }
+
     fn assert_generation(&self, tokens: &SessionTokens, generation: u64) {
         let v = self
             .plain
@@ -466,6 +591,19 @@ impl<S: SessionStore> Ctx<'_, S> {
             .await
             .expect("other users are unaffected");
     }
+}
+
+/// A manager like [`manager`]'s, revoking every session of the user on
+/// theft.
+fn revoke_all_manager<S: SessionStore>(store: S, clock: Arc<ManualClock>) -> SessionManager<S> {
+    SessionManager::builder(store)
+        .signing_key(crate::SigningKey::hs256("suite", &[0x5a; 32]).expect("valid key"))
+        .refresh_key(crate::RefreshKey::new(1, &[0xa5; 32]).expect("valid key"))
+        .grace(Duration::seconds(GRACE))
+        .theft_policy(TheftPolicy::RevokeAllForUser)
+        .clock(clock)
+        .build()
+        .expect("valid configuration")
 }
 
 /// Whether `after` is exactly one rotation of `before`.
