@@ -389,7 +389,31 @@ impl Key {
     }
 }
 
-/// The keys that verify access tokens, each until an optional deadline.
+/// What a key may vouch for at a given time.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Trust {
+    /// A token it signed is valid if its claims are.
+    Full,
+    /// A retired key past its verification window: every token it signed
+    /// before it was retired has expired by now, so a genuine token of it
+    /// can only be an expired one. It is recognised as such (the client
+    /// should refresh, and can log out with it) and never accepted; one
+    /// that claims to be still valid was signed after the retirement and
+    /// is rejected.
+    ExpiredOnly,
+}
+
+impl Trust {
+    fn at(until: Option<OffsetDateTime>, now: OffsetDateTime) -> Self {
+        match until {
+            Some(until) if now >= until => Self::ExpiredOnly,
+            _ => Self::Full,
+        }
+    }
+}
+
+/// The keys that verify access tokens, each fully until an optional
+/// deadline, then only as the signer of expired tokens ([`Trust`]).
 #[derive(Clone, Debug)]
 pub(crate) struct KeySet {
     keys: Vec<(Key, Option<OffsetDateTime>)>,
@@ -446,29 +470,29 @@ impl KeySet {
         Ok(Self { keys })
     }
 
-    /// The key with exactly this kid that may verify at `now`.
-    pub(crate) fn find(&self, kid: &str, now: OffsetDateTime) -> Option<&Key> {
+    /// The key with exactly this kid, and what it may vouch for at `now`.
+    pub(crate) fn find(&self, kid: &str, now: OffsetDateTime) -> Option<(&Key, Trust)> {
         // Byte equality, no normalisation: "Key1" and "key1 " are other keys.
         // Key ids are public, so a variable-time comparison leaks nothing.
         self.keys
             .iter()
-            .find(|(key, until)| {
-                key.kid().as_bytes() == kid.as_bytes() && until.is_none_or(|until| now < until)
-            })
-            .map(|(key, _)| key)
+            .find(|(key, _)| key.kid().as_bytes() == kid.as_bytes())
+            .map(|(key, until)| (key, Trust::at(*until, now)))
     }
 
-    /// The key that may verify at `now` whose own header segment is exactly
-    /// `header`: the tokens a key signs all start with the same bytes, so
-    /// they need no parsing. `None` sends the caller to the strict parser.
-    pub(crate) fn find_by_encoded_header(&self, header: &str, now: OffsetDateTime) -> Option<&Key> {
+    /// The key whose own header segment is exactly `header`, and what it
+    /// may vouch for at `now`: the tokens a key signs all start with the
+    /// same bytes, so they need no parsing. `None` sends the caller to the
+    /// strict parser.
+    pub(crate) fn find_by_encoded_header(
+        &self,
+        header: &str,
+        now: OffsetDateTime,
+    ) -> Option<(&Key, Trust)> {
         self.keys
             .iter()
-            .find(|(key, until)| {
-                key.encoded_header().as_bytes() == header.as_bytes()
-                    && until.is_none_or(|until| now < until)
-            })
-            .map(|(key, _)| key)
+            .find(|(key, _)| key.encoded_header().as_bytes() == header.as_bytes())
+            .map(|(key, until)| (key, Trust::at(*until, now)))
     }
 
     /// The public keys that verify at `now`, in key-set order (HS256 keys
@@ -597,7 +621,7 @@ mod tests {
     #[test]
     fn sec_27_kid_lookup_is_exact() {
         let set = KeySet::new(key("key1"), vec![]).unwrap();
-        assert_eq!(set.find("key1", now()).unwrap().kid(), "key1");
+        assert_eq!(set.find("key1", now()).unwrap().0.kid(), "key1");
         for other in [
             "Key1", "KEY1", "key1 ", " key1", "key", "key10", "key1\0", "",
         ] {
@@ -609,12 +633,20 @@ mod tests {
     fn sec_34_retired_key_verifies_until_its_deadline_then_stops() {
         let until = now() + Duration::seconds(930);
         let set = KeySet::new(key("new"), vec![(key("old"), until)]).unwrap();
-        assert!(set.find("old", now()).is_some());
-        assert!(set.find("old", until - Duration::seconds(1)).is_some());
-        assert!(set.find("old", until).is_none());
-        assert!(set.find("old", until + Duration::days(1)).is_none());
+        let trust = |kid, at| set.find(kid, at).map(|(_, trust)| trust);
+        assert_eq!(trust("old", now()), Some(Trust::Full));
+        assert_eq!(
+            trust("old", until - Duration::seconds(1)),
+            Some(Trust::Full)
+        );
+        // Past the window, only as the signer of expired tokens (SEC-44).
+        assert_eq!(trust("old", until), Some(Trust::ExpiredOnly));
+        assert_eq!(
+            trust("old", until + Duration::days(1)),
+            Some(Trust::ExpiredOnly)
+        );
         // The active key never expires.
-        assert!(set.find("new", until + Duration::days(365)).is_some());
+        assert_eq!(trust("new", until + Duration::days(365)), Some(Trust::Full));
     }
 
     #[test]

@@ -414,3 +414,54 @@ async fn sec_46_an_incomplete_revoke_all_after_theft_is_reported_and_finished_la
     }
     assert!(store.inner.is_empty(), "no record is left behind");
 }
+
+/// SEC-44: rotating the signing key logs nobody out. Once a retired key's
+/// window has ended, an expired access token it signed still answers
+/// "refresh" (not "unauthorized"), logs its session out, and the refresh
+/// token keeps working; a token it signed after its retirement is refused.
+#[tokio::test]
+async fn sec_44_a_key_rotation_never_logs_out_a_live_session() {
+    let f = fixture();
+    let s = f.manager.create("alice").await.unwrap();
+    let other = f.manager.create("alice").await.unwrap();
+    let retired_at = f.clock.now();
+    let rotated = SessionManager::builder(Arc::clone(&f.store))
+        .signing_key(sessionkit::SigningKey::hs256("next", &[0x44; 32]).unwrap())
+        .retired_signing_key(signing_key(), retired_at)
+        .refresh_key(refresh_key())
+        .clock(Arc::clone(&f.clock))
+        .build()
+        .unwrap();
+    // A day later the old key's window is long over.
+    f.advance(86_400);
+    assert!(matches!(
+        rotated.verify(s.access_token.expose()),
+        Err(VerifyError::TryRefresh)
+    ));
+    assert!(matches!(
+        rotated.verify_strict(s.access_token.expose()).await,
+        Err(VerifyError::TryRefresh)
+    ));
+    // The client refreshes and carries on under the new key.
+    let next = rotated
+        .refresh(other.refresh_token.expose())
+        .await
+        .expect("the refresh token still works");
+    rotated.verify(next.access_token.expose()).unwrap();
+    // Logout with the old expired token still ends its session.
+    assert_eq!(
+        rotated
+            .revoke_with_access_token(s.access_token.expose())
+            .await
+            .unwrap(),
+        Some(s.handle)
+    );
+    assert!(rotated.refresh(s.refresh_token.expose()).await.is_err());
+    // A token the retired key signed after its retirement is not expired:
+    // no retired key vouches for that.
+    let late = f.manager.create("bob").await.unwrap();
+    assert!(matches!(
+        rotated.verify(late.access_token.expose()),
+        Err(VerifyError::Unauthorized(Rejection::UnknownKey))
+    ));
+}

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use super::json::{Name, duplicate, parse_json};
 use crate::error::Rejection;
-use crate::keys::{ACCESS_TOKEN_TYPE, Key, KeySet};
+use crate::keys::{ACCESS_TOKEN_TYPE, Key, KeySet, Trust};
 
 /// The longest signature accepted, in bytes: room for Ed25519 (64) next to
 /// HS256 (32), so adding it does not change the parser.
@@ -44,14 +44,15 @@ pub(super) enum HeaderPath {
     Strict,
 }
 
-/// The key that may verify a token with this header segment at `now`.
+/// The key that verifies a token with this header segment, and what it
+/// may vouch for at `now`.
 #[inline]
 pub(super) fn key_for<'k>(
     keys: &'k KeySet,
     header: &str,
     now: OffsetDateTime,
     path: HeaderPath,
-) -> Result<&'k Key, Rejection> {
+) -> Result<(&'k Key, Trust), Rejection> {
     // A key's own header parses to its `alg`, `typ: at+jwt` and its `kid`,
     // and `find` by that kid returns that key (kids are unique): the strict
     // path below would reach the same key with every check passed.
@@ -71,17 +72,17 @@ fn key_from_header<'k>(
     keys: &'k KeySet,
     segment: &str,
     now: OffsetDateTime,
-) -> Result<&'k Key, Rejection> {
+) -> Result<(&'k Key, Trust), Rejection> {
     let header = parse_header(segment)?;
     if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
         return Err(Rejection::Type);
     }
     let kid = header.kid.as_deref().ok_or(Rejection::UnknownKey)?;
-    let key = keys.find(kid, now).ok_or(Rejection::UnknownKey)?;
+    let (key, trust) = keys.find(kid, now).ok_or(Rejection::UnknownKey)?;
     if header.alg.as_deref() != Some(key.algorithm().as_str()) {
         return Err(Rejection::Algorithm);
     }
-    Ok(key)
+    Ok((key, trust))
 }
 
 /// The three parts of a compact JWS.
