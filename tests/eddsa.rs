@@ -309,7 +309,12 @@ async fn sec_34_rotation_through_an_upcoming_key_logs_nobody_out() {
         .map(|k| k.kid().to_owned())
         .collect();
     assert_eq!(kids, ["2026-11"]);
-    assert_eq!(rejection(after.verify(&old_token)), Rejection::UnknownKey);
+    // The issuer still recognises the expired token as its own: a refresh,
+    // not a logout (SEC-44).
+    assert!(matches!(
+        after.verify(&old_token),
+        Err(VerifyError::TryRefresh)
+    ));
 }
 
 #[tokio::test]

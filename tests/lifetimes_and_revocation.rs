@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use serde_json::json;
+use sessionkit::clock::Clock as _;
 use sessionkit::config::TheftPolicy;
 use sessionkit::store::{SessionHandle, SessionRecord, SessionStore, StoreError};
 use sessionkit::{
