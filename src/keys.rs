@@ -72,6 +72,13 @@ pub struct SigningKey {
     encoded_header: String,
 }
 
+/// The key material is wiped when the key is dropped: an HS256 key keeps
+/// only its HMAC state, whose hash cores zeroize themselves (the `zeroize`
+/// features of `hmac` and `sha2`); an Ed25519 key is `ed25519-dalek`'s,
+/// which zeroizes itself (its `zeroize` feature). Key bytes given to the
+/// constructors are not kept.
+impl zeroize::ZeroizeOnDrop for SigningKey {}
+
 /// The protected header of the tokens a key signs, in the order it is written.
 #[derive(Serialize)]
 struct HeaderOut<'a> {

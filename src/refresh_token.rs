@@ -23,6 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{ConfigError, Rejection};
 use crate::random;
@@ -48,9 +49,10 @@ impl RefreshToken {
         &self.0
     }
 
-    /// Consumes the token, returning its text.
-    pub fn into_string(self) -> String {
-        self.0
+    /// Consumes the token, returning its text (which is then yours to
+    /// wipe).
+    pub fn into_string(mut self) -> String {
+        std::mem::take(&mut self.0)
     }
 
     /// A token with arbitrary text, for unit tests of code that only
@@ -60,6 +62,15 @@ impl RefreshToken {
         Self(text)
     }
 }
+
+/// The text is wiped when the token is dropped (SEC-49).
+impl Drop for RefreshToken {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for RefreshToken {}
 
 impl fmt::Debug for RefreshToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -97,8 +108,10 @@ impl RefreshKey {
         let subkey = |label: &[u8]| -> Result<HmacSha256, ConfigError> {
             let mut m = HmacSha256::new_from_slice(secret).map_err(|_| ConfigError::InvalidKey)?;
             m.update(label);
-            let sub = m.finalize().into_bytes();
-            HmacSha256::new_from_slice(&sub).map_err(|_| ConfigError::InvalidKey)
+            let mut sub: [u8; 32] = m.finalize().into_bytes().into();
+            let key = HmacSha256::new_from_slice(&sub).map_err(|_| ConfigError::InvalidKey);
+            sub.zeroize();
+            key
         };
         Ok(Self {
             id,
@@ -114,7 +127,9 @@ impl RefreshKey {
     pub fn generate(id: u32) -> Result<Self, ConfigError> {
         let mut secret = [0u8; 32];
         random::fill(&mut secret).map_err(|_| ConfigError::InvalidKey)?;
-        Self::new(id, &secret)
+        let key = Self::new(id, &secret);
+        secret.zeroize();
+        key
     }
 
     /// The key id carried in every token it seals.
@@ -128,6 +143,11 @@ impl RefreshKey {
         m.finalize().into_bytes().into()
     }
 }
+
+/// Both HMAC states are wiped when the key is dropped: the hash cores
+/// under them zeroize themselves (the `zeroize` features of `hmac` and
+/// `sha2`), and the key bytes themselves are never kept.
+impl ZeroizeOnDrop for RefreshKey {}
 
 impl fmt::Debug for RefreshKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -168,7 +188,8 @@ impl RefreshKeys {
         generation: u64,
         secret: &RefreshSecret,
     ) -> RefreshToken {
-        let mut raw = [0u8; RAW_LEN];
+        // Holds the secret: wiped when done.
+        let mut raw = Zeroizing::new([0u8; RAW_LEN]);
         let (body, tag) = raw.split_at_mut(BODY_LEN);
         let mut w = Writer(body);
         w.put(&[VERSION]);
@@ -179,7 +200,7 @@ impl RefreshKeys {
         tag.copy_from_slice(&self.active.tag(body));
         let mut text = String::with_capacity(ENCODED_LEN);
         text.push_str(PREFIX);
-        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+        URL_SAFE_NO_PAD.encode_string(raw.as_slice(), &mut text);
         RefreshToken(text)
     }
 
@@ -193,9 +214,10 @@ impl RefreshKeys {
         if token.len() != ENCODED_LEN {
             return Err(Rejection::Malformed);
         }
-        let mut raw = [0u8; RAW_LEN + 2];
+        // Holds the secret: wiped on every way out.
+        let mut raw = Zeroizing::new([0u8; RAW_LEN + 2]);
         let n = URL_SAFE_NO_PAD
-            .decode_slice(encoded, &mut raw)
+            .decode_slice(encoded, &mut *raw)
             .map_err(|_| Rejection::Malformed)?;
         if n != RAW_LEN {
             return Err(Rejection::Malformed);
@@ -246,9 +268,17 @@ impl RefreshKeys {
     }
 }
 
-/// A 256-bit refresh secret.
-#[derive(Clone)]
+/// A 256-bit refresh secret. Not `Clone`: there is one copy of it, and it
+/// is wiped when dropped (SEC-49).
 pub(crate) struct RefreshSecret([u8; 32]);
+
+impl Drop for RefreshSecret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for RefreshSecret {}
 
 impl RefreshSecret {
     /// A fresh secret from the operating system's CSPRNG (SEC-01).
@@ -280,8 +310,8 @@ impl fmt::Debug for RefreshSecret {
     }
 }
 
-/// A genuine refresh token, opened.
-#[derive(Clone)]
+/// A genuine refresh token, opened. Not `Clone`; its secret is wiped when
+/// it is dropped.
 pub(crate) struct Presented {
     pub(crate) key_id: u32,
     pub(crate) handle: SessionHandle,
@@ -325,8 +355,52 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::marker::PhantomData;
 
     use super::*;
+
+    /// `is_clone()` is the inherent method (true) when `T: Clone`, and
+    /// falls back to the trait method (false) otherwise.
+    struct Probe<T>(PhantomData<T>);
+
+    impl<T: Clone> Probe<T> {
+        fn is_clone(&self) -> bool {
+            true
+        }
+    }
+
+    trait NotClone {
+        fn is_clone(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T> NotClone for &Probe<T> {}
+
+    fn zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// SEC-49: every type holding a secret or a token wipes it when
+    /// dropped, and the raw secret cannot be copied by `clone`.
+    #[test]
+    fn sec_49_secrets_and_tokens_are_wiped_on_drop() {
+        zeroize_on_drop::<RefreshSecret>();
+        zeroize_on_drop::<RefreshToken>();
+        zeroize_on_drop::<RefreshKey>();
+        zeroize_on_drop::<crate::AccessToken>();
+        zeroize_on_drop::<crate::SigningKey>();
+        assert!(!(&Probe::<RefreshSecret>(PhantomData)).is_clone());
+        assert!(!(&Probe::<Presented>(PhantomData)).is_clone());
+        // The probe does tell: a token may be cloned (to send it twice).
+        assert!(Probe::<RefreshToken>(PhantomData).is_clone());
+    }
+
+    #[test]
+    fn into_string_keeps_the_text() {
+        let keys = keys();
+        let token = keys.seal(&handle(), 3, &RefreshSecret::from_bytes([5; 32]));
+        let text = token.expose().to_owned();
+        assert_eq!(token.into_string(), text);
+    }
 
     fn keys() -> RefreshKeys {
         RefreshKeys::new(RefreshKey::new(7, &[1u8; 32]).unwrap(), vec![]).unwrap()

@@ -8,6 +8,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::claims::Claims;
 use super::jws::MAX_SIGNATURE_B64;
@@ -23,9 +24,10 @@ impl AccessToken {
         &self.0
     }
 
-    /// Consumes the token, returning its text.
-    pub fn into_string(self) -> String {
-        self.0
+    /// Consumes the token, returning its text (which is then yours to
+    /// wipe).
+    pub fn into_string(mut self) -> String {
+        std::mem::take(&mut self.0)
     }
 
     /// A token with arbitrary text, for unit tests of code that only
@@ -35,6 +37,15 @@ impl AccessToken {
         Self(text)
     }
 }
+
+/// The text is wiped when the token is dropped (SEC-49).
+impl Drop for AccessToken {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for AccessToken {}
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
