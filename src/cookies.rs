@@ -6,12 +6,15 @@
 //! | cookie | default name | attributes |
 //! |---|---|---|
 //! | access | `__Host-sk-access` | `Secure; HttpOnly; Path=/; SameSite=Strict`, no `Domain` |
-//! | refresh | `__Secure-sk-refresh` | `Secure; HttpOnly; Path=/auth/refresh; SameSite=Strict` |
+//! | refresh | `__Secure-sk-refresh` | `Secure; HttpOnly; Path=/auth; SameSite=Strict` |
 //!
-//! The refresh cookie is scoped to the refresh endpoint, so the browser
-//! never sends it anywhere else. The `__Host-` prefix makes the browser
-//! refuse an access cookie that is not `Secure`, has a `Domain` or another
-//! `Path`, so a sibling subdomain cannot plant one.
+//! The refresh cookie is scoped to the session routes under `/auth`
+//! (refresh and logout, so that logout works with the refresh token alone),
+//! so the browser never sends it to the application's own routes. The
+//! `__Host-` prefix makes the browser refuse an access cookie that is not
+//! `Secure`, has a `Domain` or another `Path`, so a sibling subdomain cannot
+//! plant one. Sharing the session with subdomains
+//! ([`DangerousCookieConfig::domain`]) gives that up.
 //!
 //! Browsers treat `http://localhost` and loopback addresses as secure, so
 //! these cookies work in local development without TLS; anywhere else they
@@ -27,8 +30,13 @@ use crate::refresh_token::RefreshToken;
 pub const DEFAULT_ACCESS_COOKIE: &str = "__Host-sk-access";
 /// The default name of the refresh cookie.
 pub const DEFAULT_REFRESH_COOKIE: &str = "__Secure-sk-refresh";
-/// The default path of the refresh cookie: the refresh endpoint.
-pub const DEFAULT_REFRESH_PATH: &str = "/auth/refresh";
+/// The default path of the refresh cookie: the prefix of the session
+/// routes (refresh, logout), and nothing else of the application.
+pub const DEFAULT_REFRESH_PATH: &str = "/auth";
+/// The name the default access cookie takes when the session is shared
+/// with subdomains ([`DangerousCookieConfig::domain`]): `__Host-` cookies
+/// cannot have a `Domain`.
+pub const DEFAULT_SHARED_ACCESS_COOKIE: &str = "__Secure-sk-access";
 
 /// The longest token value accepted from a header (SEC-39): larger input is
 /// rejected before anything else looks at it.
@@ -61,18 +69,19 @@ pub enum SameSite {
 /// );
 /// assert_eq!(
 ///     cookies.clear_refresh_cookie(),
-///     "__Secure-sk-refresh=; HttpOnly; SameSite=Strict; Secure; Path=/auth/refresh; Max-Age=0"
+///     "__Secure-sk-refresh=; HttpOnly; SameSite=Strict; Secure; Path=/auth; Max-Age=0"
 /// );
 /// ```
 ///
-/// Every cookie is `Secure` and `HttpOnly` and never has a `Domain`; none
-/// of that can be turned off.
+/// Every cookie is `Secure` and `HttpOnly`, which cannot be turned off, and
+/// has no `Domain` unless [`DangerousCookieConfig::domain`] says otherwise.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct CookieConfig {
     access_name: String,
     refresh_name: String,
     refresh_path: String,
     same_site: SameSite,
+    domain: Option<String>,
 }
 
 impl Default for CookieConfig {
@@ -82,6 +91,7 @@ impl Default for CookieConfig {
             refresh_name: DEFAULT_REFRESH_COOKIE.to_owned(),
             refresh_path: DEFAULT_REFRESH_PATH.to_owned(),
             same_site: SameSite::Strict,
+            domain: None,
         }
     }
 }
@@ -97,12 +107,19 @@ impl CookieConfig {
     ///
     /// # Errors
     /// [`ConfigError::InvalidSetting`] if the name is not a valid cookie
-    /// name or equals the refresh cookie's name.
+    /// name, equals the refresh cookie's name, or has the `__Host-` prefix
+    /// while the cookies are shared with subdomains.
     pub fn access_name(mut self, name: impl Into<String>) -> Result<Self, ConfigError> {
         let name = name.into();
         check_name("access cookie name", &name)?;
         if name == self.refresh_name {
             return Err(invalid("access cookie name", "same as the refresh cookie"));
+        }
+        if self.domain.is_some() && has_host_prefix(&name) {
+            return Err(invalid(
+                "access cookie name",
+                "a __Host- cookie cannot have a Domain",
+            ));
         }
         self.access_name = name;
         Ok(self)
@@ -126,8 +143,8 @@ impl CookieConfig {
         Ok(self)
     }
 
-    /// Sets the path of the refresh cookie: the path of your refresh
-    /// endpoint (default `/auth/refresh`).
+    /// Sets the path of the refresh cookie (default `/auth`): a prefix of
+    /// your refresh and logout routes, and of nothing else.
     ///
     /// # Errors
     /// [`ConfigError::InvalidSetting`] if the path does not start with `/`,
@@ -184,6 +201,11 @@ impl CookieConfig {
     /// The `SameSite` policy.
     pub fn same_site(&self) -> SameSite {
         self.same_site
+    }
+
+    /// The `Domain` the cookies are shared with, if any.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
     }
 
     /// The `Set-Cookie` value carrying an access token.
@@ -275,6 +297,9 @@ impl CookieConfig {
             SameSite::None => cookie::SameSite::None,
         });
         cookie.set_max_age(max_age);
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
         cookie.to_string()
     }
 }
@@ -287,6 +312,52 @@ pub struct DangerousCookieConfig {
 }
 
 impl DangerousCookieConfig {
+    /// Shares the session cookies with every subdomain of `domain` (a
+    /// `Domain` attribute on both), for a session that spans
+    /// `app.example.com` and `api.example.com`. The default access cookie
+    /// is then called [`DEFAULT_SHARED_ACCESS_COOKIE`] (`__Secure-`), since
+    /// a `__Host-` cookie cannot have a `Domain`.
+    ///
+    /// # Security
+    /// Every subdomain of `domain` then receives the session cookies, and
+    /// any of them can set cookies that shadow them: one compromised or
+    /// user-controlled subdomain (a staging site, a user-content host)
+    /// can read the refresh token and hijack sessions. Only use it when
+    /// every subdomain is trusted as much as the application itself.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidSetting`] if `domain` is not a host name
+    /// (letters, digits, `-` and `.`, no leading dot), or the access cookie
+    /// has a custom `__Host-` name.
+    pub fn domain(self, domain: impl Into<String>) -> Result<CookieConfig, ConfigError> {
+        let domain = domain.into();
+        let valid = !domain.is_empty()
+            && domain.len() <= 253
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(invalid(
+                "cookie domain",
+                "must be a host name: letters, digits, - and ., no leading dot",
+            ));
+        }
+        let mut config = self.config;
+        if config.access_name == DEFAULT_ACCESS_COOKIE {
+            config.access_name = DEFAULT_SHARED_ACCESS_COOKIE.to_owned();
+        } else if has_host_prefix(&config.access_name) {
+            return Err(invalid(
+                "access cookie name",
+                "a __Host- cookie cannot have a Domain",
+            ));
+        }
+        config.domain = Some(domain.to_ascii_lowercase());
+        Ok(config)
+    }
+
     /// Uses `SameSite=None`: the browser sends the session cookies on every
     /// cross-site request, including ones forged by any other website.
     ///
@@ -419,11 +490,13 @@ fn check_name(setting: &'static str, name: &str) -> Result<(), ConfigError> {
 /// Browsers only keep a `__Host-` cookie with `Path=/` (and no `Domain`,
 /// which these cookies never have). Browsers match the prefix without
 /// regard to case, and so does this check.
+fn has_host_prefix(name: &str) -> bool {
+    name.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("__Host-"))
+}
+
 fn check_host_prefix(name: &str, path: &str) -> Result<(), ConfigError> {
-    let host_prefixed = name
-        .get(..7)
-        .is_some_and(|p| p.eq_ignore_ascii_case("__Host-"));
-    if host_prefixed && path != "/" {
+    if has_host_prefix(name) && path != "/" {
         return Err(invalid(
             "refresh cookie path",
             "a __Host- cookie must have Path=/",
@@ -519,7 +592,7 @@ mod tests {
             [
                 "httponly",
                 "max-age=604800",
-                "path=/auth/refresh",
+                "path=/auth",
                 "samesite=strict",
                 "secure"
             ]
@@ -746,6 +819,58 @@ mod tests {
             let _ = CookieConfig::default().access_name(name.clone());
             let _ = CookieConfig::default().refresh_name(name);
             let _ = CookieConfig::default().refresh_path(path);
+        }
+    }
+
+    #[test]
+    fn sharing_with_subdomains_is_dangerous_and_drops_the_host_prefix() {
+        let shared = CookieConfig::default()
+            .dangerous()
+            .domain("Example.com")
+            .unwrap();
+        assert_eq!(shared.domain(), Some("example.com"));
+        assert_eq!(shared.access_cookie_name(), DEFAULT_SHARED_ACCESS_COOKIE);
+        for c in [
+            shared.access_cookie(&access(), at(60), at(0)),
+            shared.refresh_cookie(&refresh(), at(60), at(0)),
+            shared.clear_access_cookie(),
+            shared.clear_refresh_cookie(),
+        ] {
+            let attrs = attributes(&c);
+            assert!(attrs.contains(&"domain=example.com".to_owned()), "{c}");
+            assert!(attrs.contains(&"secure".to_owned()), "{c}");
+            assert!(attrs.contains(&"httponly".to_owned()), "{c}");
+            assert!(!c.starts_with("__Host-"), "{c}");
+        }
+        // The default has no Domain at all.
+        for c in [
+            CookieConfig::default().access_cookie(&access(), at(60), at(0)),
+            CookieConfig::default().refresh_cookie(&refresh(), at(60), at(0)),
+        ] {
+            assert!(!c.to_ascii_lowercase().contains("domain"), "{c}");
+        }
+        // A __Host- name and a Domain cannot go together.
+        assert!(
+            CookieConfig::default()
+                .access_name("__Host-mine")
+                .unwrap()
+                .dangerous()
+                .domain("example.com")
+                .is_err()
+        );
+        assert!(shared.clone().access_name("__Host-mine").is_err());
+        for bad in [
+            "",
+            ".example.com",
+            "example.com.",
+            "exa mple.com",
+            "a;b",
+            "a..b",
+        ] {
+            assert!(
+                CookieConfig::default().dangerous().domain(bad).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

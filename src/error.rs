@@ -195,6 +195,55 @@ impl RefreshError {
     }
 }
 
+/// Why a client's session ended, as its holder may be told: a page can say
+/// "your session expired" or "you were signed out from another device"
+/// rather than a bare "unauthorized". Only a genuine token's failure has a
+/// reason ([`RefreshError::logout_reason`]); a forged or malformed one
+/// learns nothing.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum LogoutReason {
+    /// A copy of the session's refresh token was used elsewhere; the
+    /// session was ended for safety.
+    Theft,
+    /// The session was revoked: logged out on another device, logged out
+    /// everywhere, or replaced.
+    SignedOut,
+    /// The session reached its idle or absolute lifetime.
+    Expired,
+}
+
+impl LogoutReason {
+    /// `theft`, `signed_out` or `expired`: stable, for a JSON body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Theft => "theft",
+            Self::SignedOut => "signed_out",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl RefreshError {
+    /// Why the session of a genuine refresh token is over, for the client:
+    /// `None` when the token was not genuine (forged, malformed, an unknown
+    /// key) or the failure was the server's (the token still works then).
+    pub fn logout_reason(&self) -> Option<LogoutReason> {
+        match self {
+            Self::TokenTheftDetected { .. } | Self::TheftRevocationIncomplete { .. } => {
+                Some(LogoutReason::Theft)
+            }
+            Self::Unauthorized(Rejection::Expired) => Some(LogoutReason::Expired),
+            Self::Unauthorized(
+                Rejection::SessionNotFound
+                | Rejection::StaleGeneration
+                | Rejection::FutureGeneration,
+            ) => Some(LogoutReason::SignedOut),
+            Self::Unauthorized(_) | Self::Store(_) | Self::Random(_) => None,
+        }
+    }
+}
+
 /// Why no token could be read from a request (SEC-06, SEC-37).
 ///
 /// Every variant means the same to the client: 401 `unauthorized`.
@@ -457,6 +506,35 @@ mod tests {
         }
         for e in [CsrfError::CrossSite, CsrfError::OriginNotAllowed] {
             assert_eq!((e.http_status(), e.error_code()), (403, "csrf"));
+        }
+    }
+
+    #[test]
+    fn only_a_genuine_tokens_end_has_a_reason() {
+        let handle = SessionHandle::from_bytes([0; 18]);
+        let cases = [
+            (
+                RefreshError::TokenTheftDetected {
+                    handle,
+                    user_id: "u".into(),
+                },
+                Some("theft"),
+            ),
+            (
+                RefreshError::Unauthorized(Rejection::Expired),
+                Some("expired"),
+            ),
+            (
+                RefreshError::Unauthorized(Rejection::SessionNotFound),
+                Some("signed_out"),
+            ),
+            (RefreshError::Unauthorized(Rejection::Signature), None),
+            (RefreshError::Unauthorized(Rejection::Malformed), None),
+            (RefreshError::Unauthorized(Rejection::UnknownKey), None),
+            (RefreshError::Store(StoreError::Timeout), None),
+        ];
+        for (e, reason) in cases {
+            assert_eq!(e.logout_reason().map(LogoutReason::as_str), reason, "{e:?}");
         }
     }
 

@@ -144,10 +144,11 @@ pub mod web {
 
     pub use crate::cookies::{
         CookieConfig, DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, DEFAULT_REFRESH_PATH,
-        DangerousCookieConfig, SameSite, token_from_authorization, token_from_cookies,
+        DEFAULT_SHARED_ACCESS_COOKIE, DangerousCookieConfig, SameSite, token_from_authorization,
+        token_from_cookies,
     };
     pub use crate::csrf::CsrfPolicy;
-    pub use crate::error::{CsrfError, TokenSourceError};
+    pub use crate::error::{CsrfError, LogoutReason, TokenSourceError};
 }
 
 pub mod dangerous {

@@ -373,7 +373,7 @@ async fn sec_35_sec_36_login_sets_both_cookies_with_secure_attributes() {
         [
             "HttpOnly".to_owned(),
             format!("Max-Age={week}"),
-            "Path=/auth/refresh".to_owned(),
+            "Path=/auth".to_owned(),
             "SameSite=Strict".to_owned(),
             "Secure".to_owned(),
         ]
@@ -555,7 +555,7 @@ async fn expired_access_token_is_try_refresh_token_then_refresh_works() {
         refreshed
             .set_cookie(REFRESH)
             .unwrap()
-            .contains("Path=/auth/refresh")
+            .contains("Path=/auth;")
     );
     assert_eq!(h.me(&new).await.status, StatusCode::OK);
 }
