@@ -146,14 +146,19 @@
 //! isolation, and use a prefix no other application writes to.
 #![forbid(unsafe_code)]
 
+mod codec;
+mod connection;
 mod keys;
+mod ops;
+mod placement;
 mod scripts;
 mod store;
 
+pub use crate::connection::StoreConnection;
 pub use crate::store::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RECORD_BYTES, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore,
     RedisStoreBuilder,
 };
 /// The `redis` crate this store is built on, for
-/// [`RedisStore::from_connection_manager`] and [`RedisStore::connection`].
+/// [`RedisStoreBuilder::build`] and [`RedisStore::connection`].
 pub use redis;
