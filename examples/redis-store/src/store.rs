@@ -293,6 +293,13 @@ impl RedisStoreBuilder {
         let client = ClusterClientBuilder::new(nodes)
             .connection_timeout(self.connect_timeout)
             .response_timeout(self.timeout.min(CLUSTER_ATTEMPT_TIMEOUT))
+            // Redirections and TRYAGAIN during a slot migration, and the
+            // seconds a failover takes: many short waits (10 to 500 ms, not
+            // the crate's default of 1.28 s at least), bounded by the
+            // store's timeout.
+            .retries(64)
+            .min_retry_wait(10)
+            .max_retry_wait(500)
             // The store's own timeout bounds the operation as a whole,
             // redirections and failovers included.
             .overall_response_timeout(None)
