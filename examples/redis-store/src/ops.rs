@@ -1,198 +1,31 @@
 //! The [`SessionStore`] operations of [`RedisStore`]: which keys each
 //! script is given, and the per-user operations that first read the user's
-//! index and then act on exactly the sessions it names.
+//! index and then act on exactly the sessions it names. Inserting is in
+//! [`crate::insert`], purging in [`crate::purge`].
 
-use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use sessionkit::SessionHandle;
 use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
 use time::OffsetDateTime;
 
 use crate::codec::{self, CorruptRecord, assemble, assemble_for, encode_bytes, number};
 use crate::keys::{handle_of_member, hex, member};
-use crate::placement::{BUCKETS, bucket_of_handle};
+use crate::placement::bucket_of_handle;
 use crate::scripts::{self, RECORD_FIELDS};
 use crate::store::RedisStore;
 
-/// How many expiry-index entries one purge script examines before it hands
-/// control back to Redis (and to other clients).
-const PURGE_BATCH: usize = 500;
-
-/// How many buckets a purge works on at once.
-const PURGE_CONCURRENCY: usize = 64;
-
 /// How many times a per-user operation reads the index again after another
 /// writer changed it between the read and the script, before it gives up.
-const MAX_ATTEMPTS: usize = 32;
+pub(crate) const MAX_ATTEMPTS: usize = 32;
 
 /// The length of a [`member`]: 18 bytes in hex.
-const MEMBER_LEN: usize = 2 * SessionHandle::LEN;
-
-/// What the insert script answered.
-enum Inserted {
-    /// Written; the evicted members, oldest first.
-    Ok(Vec<String>),
-    /// A replay of this call, which was applied.
-    Done,
-    /// The handle exists, owned by this user (hex).
-    Exists(String),
-    /// At the limit: call again with every one of these members declared.
-    Need(Vec<String>),
-}
+pub(crate) const MEMBER_LEN: usize = 2 * SessionHandle::LEN;
 
 impl RedisStore {
-    /// `insert` and `insert_capped` (`max` 0 for no limit).
-    async fn insert_limited(
-        &self,
-        record: &SessionRecord,
-        max: usize,
-    ) -> Result<Vec<SessionHandle>, StoreError> {
-        let placement = self.placement().await?;
-        let user_hex = hex(record.user_id.as_bytes());
-        let user_bucket = placement.bucket(&record.user_id);
-        if user_bucket != bucket_of_handle(&record.handle) {
-            return self
-                .insert_unplaced(record, &user_hex, user_bucket, max)
-                .await;
-        }
-        let mut declared = Vec::new();
-        for _ in 0..MAX_ATTEMPTS {
-            match self
-                .insert_script(record, &user_hex, Some(user_bucket), max, &declared)
-                .await?
-            {
-                Inserted::Ok(evicted) => return Ok(handles(&evicted)),
-                Inserted::Done => return Ok(Vec::new()),
-                Inserted::Exists(_) => return Err(StoreError::AlreadyExists),
-                Inserted::Need(members) => {
-                    if members.iter().any(|m| !in_bucket(m, user_bucket)) {
-                        // Sessions of the user in other slots (not placed by
-                        // this store): the script cannot reach them.
-                        self.insert_script(record, &user_hex, Some(user_bucket), 0, &[])
-                            .await
-                            .and_then(|outcome| inserted_or_exists(&outcome))?;
-                        return Ok(self.evict_beyond(record, max).await);
-                    }
-                    declared = members;
-                }
-            }
-        }
-        Err(StoreError::backend(Contention))
-    }
-
-    /// A record whose handle is not in its user's bucket (made by another
-    /// store, or before the placement key was loaded): the index entry
-    /// first, then the session, so that no session is ever missing from
-    /// its index; the limit as the trait's default applies it.
-    async fn insert_unplaced(
-        &self,
-        record: &SessionRecord,
-        user_hex: &str,
-        user_bucket: u16,
-        max: usize,
-    ) -> Result<Vec<SessionHandle>, StoreError> {
-        let index = self.keys.user(user_bucket, user_hex);
-        let m = member(&record.handle);
-        let mut call = scripts::INDEX_ADD.prepare_invoke();
-        call.key(&index)
-            .arg(record.created_at.unix_timestamp())
-            .arg(&m)
-            .arg(millis(record.absolute_expires_at));
-        let _: i64 = self.invoke(&call).await?;
-        let outcome = self.insert_script(record, user_hex, None, 0, &[]).await?;
-        if let Inserted::Exists(owner) = &outcome
-            && owner != user_hex
-        {
-            // Someone else's session: the entry just added is wrong.
-            let _ = self.remove_members(&index, &[m]).await;
-        }
-        inserted_or_exists(&outcome)?;
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(self.evict_beyond(record, max).await)
-    }
-
-    /// The limit as the trait's default applies it: list, then delete the
-    /// oldest beyond it. Not atomic; failures stop it silently.
-    async fn evict_beyond(&self, record: &SessionRecord, max: usize) -> Vec<SessionHandle> {
-        let Ok(mut records) = self.list_by_user(&record.user_id).await else {
-            return Vec::new();
-        };
-        records.retain(|r| r.handle != record.handle && r.user_id == record.user_id);
-        records.sort_by_key(|r| (r.created_at, r.handle));
-        let excess = (records.len() + 1).saturating_sub(max.max(1));
-        let mut deleted = Vec::with_capacity(excess);
-        for old in records.iter().take(excess) {
-            match self.delete(&old.handle).await {
-                Ok(true) => deleted.push(old.handle),
-                Ok(false) => {}
-                Err(_) => break,
-            }
-        }
-        deleted
-    }
-
-    /// One run of [`scripts::INSERT`]; `user_bucket` is given when the
-    /// user index is in the session's slot.
-    async fn insert_script(
-        &self,
-        record: &SessionRecord,
-        user_hex: &str,
-        user_bucket: Option<u16>,
-        max: usize,
-        declared: &[String],
-    ) -> Result<Inserted, StoreError> {
-        let fields = codec::encode(record, self.max_record_bytes)?;
-        let bucket = bucket_of_handle(&record.handle);
-        let mut call = scripts::INSERT.prepare_invoke();
-        call.key(self.keys.session(&record.handle))
-            .key(self.keys.expiry(bucket));
-        if let Some(user_bucket) = user_bucket {
-            call.key(self.keys.user(user_bucket, user_hex));
-            for m in declared {
-                call.key(self.session_key_of(m)?);
-            }
-        }
-        call.arg(millis(record.expires_at()))
-            .arg(millis(record.absolute_expires_at))
-            .arg(record.expires_at().unix_timestamp())
-            .arg(member(&record.handle))
-            .arg(record.created_at.unix_timestamp())
-            .arg(user_hex)
-            .arg(self.op_id())
-            .arg(if user_bucket.is_some() { max } else { 0 })
-            .arg(if user_bucket.is_some() {
-                declared.len()
-            } else {
-                0
-            });
-        if user_bucket.is_some() {
-            call.arg(declared);
-        }
-        for (name, value) in fields {
-            call.arg(name).arg(value);
-        }
-        let mut reply: Vec<String> = self.invoke(&call).await?;
-        let status = if reply.is_empty() {
-            String::new()
-        } else {
-            reply.remove(0)
-        };
-        match status.as_str() {
-            "ok" => Ok(Inserted::Ok(reply)),
-            "done" => Ok(Inserted::Done),
-            "exists" => Ok(Inserted::Exists(reply.pop().unwrap_or_default())),
-            "need" => Ok(Inserted::Need(reply)),
-            _ => Err(codec::corrupt("unexpected reply from the insert script")),
-        }
-    }
-
     /// The session key a member names.
-    fn session_key_of(&self, m: &str) -> Result<String, StoreError> {
+    pub(crate) fn session_key_of(&self, m: &str) -> Result<String, StoreError> {
         handle_of_member(m)
             .map(|h| self.keys.session(&h))
             .ok_or_else(|| codec::corrupt("a user index member that is not a handle"))
@@ -233,7 +66,11 @@ impl RedisStore {
     }
 
     /// `ZREM` of members from an index.
-    async fn remove_members(&self, index: &str, members: &[String]) -> Result<(), StoreError> {
+    pub(crate) async fn remove_members(
+        &self,
+        index: &str,
+        members: &[String],
+    ) -> Result<(), StoreError> {
         if members.is_empty() {
             return Ok(());
         }
@@ -266,74 +103,102 @@ impl RedisStore {
         Ok((deleted == "1", found))
     }
 
-    /// One bucket of [`purge_expired`](SessionStore::purge_expired), batch
-    /// by batch: read the expired entries, then delete exactly those whose
-    /// session is still expired, and drop them from their users' indexes.
-    async fn purge_bucket(&self, bucket: u16, now: i64) -> Result<u64, StoreError> {
-        let expiry = self.keys.expiry(bucket);
-        let mut total = 0u64;
-        loop {
-            let expiry_ref = &expiry;
-            let entries: Vec<String> = self
+    /// [`compare_and_swap`](SessionStore::compare_and_swap) with a given
+    /// write id.
+    async fn swap_with_op(
+        &self,
+        expected_version: u64,
+        record: &SessionRecord,
+        op: &str,
+    ) -> Result<bool, StoreError> {
+        let placement = self.placement().await?;
+        let fields = codec::encode(record, self.max_record_bytes)?;
+        let user_hex = hex(record.user_id.as_bytes());
+        let bucket = bucket_of_handle(&record.handle);
+        let user_bucket = placement.bucket(&record.user_id);
+        let index = self.keys.user(user_bucket, &user_hex);
+        if user_bucket != bucket {
+            // The index is in another slot: keep it alive at least as long.
+            let abs = millis(record.absolute_expires_at);
+            let index_ref = &index;
+            let _: i64 = self
                 .run(|mut conn| async move {
-                    redis::cmd("ZRANGEBYSCORE")
-                        .arg(expiry_ref)
-                        .arg("-inf")
-                        .arg(now)
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(PURGE_BATCH)
+                    redis::cmd("PEXPIREAT")
+                        .arg(index_ref)
+                        .arg(abs)
+                        .arg("GT")
                         .query_async(&mut conn)
                         .await
                 })
                 .await?;
-            if entries.is_empty() {
-                return Ok(total);
-            }
-            let mut call = scripts::PURGE_BATCH.prepare_invoke();
-            call.key(&expiry).arg(now);
-            let mut unreadable = Vec::new();
-            for entry in &entries {
-                match entry.get(..MEMBER_LEN).and_then(handle_of_member) {
-                    Some(h) => {
-                        call.key(self.keys.session(&h)).arg(entry);
-                    }
-                    None => unreadable.push(entry.clone()),
-                }
-            }
-            self.remove_members(&expiry, &unreadable).await?;
-            let mut reply: Vec<String> = self.invoke(&call).await?;
-            let deleted = if reply.is_empty() {
-                0
-            } else {
-                number::<u64>(&reply.remove(0))?
-            };
-            total = total.saturating_add(deleted);
-            self.unindex(&reply).await?;
-            if entries.len() < PURGE_BATCH {
-                return Ok(total);
-            }
+        }
+        let mut call = scripts::COMPARE_AND_SWAP.prepare_invoke();
+        call.key(self.keys.session(&record.handle))
+            .key(self.keys.expiry(bucket));
+        if user_bucket == bucket {
+            call.key(&index);
+        }
+        call.arg(expected_version.to_string())
+            .arg(record.version.to_string())
+            .arg(record.expires_at().unix_timestamp())
+            .arg(millis(record.expires_at()))
+            .arg(millis(record.absolute_expires_at))
+            .arg(member(&record.handle))
+            .arg(&user_hex)
+            .arg(op);
+        for (name, value) in fields {
+            call.arg(name).arg(value);
+        }
+        match self.invoke::<i64>(&call).await? {
+            1 => Ok(true),
+            0 => Ok(false),
+            // The core never moves a session to another user; refuse rather
+            // than corrupt the user index.
+            _ => Err(StoreError::invalid_data(
+                "the user id of a session cannot change",
+            )),
         }
     }
 
-    /// Drops purged expiry-index entries (member ++ user hex) from their
-    /// users' indexes.
-    async fn unindex(&self, entries: &[String]) -> Result<(), StoreError> {
-        let placement = self.placement().await?;
-        let mut by_user: HashMap<&str, Vec<String>> = HashMap::new();
-        for entry in entries {
-            if let (Some(m), Some(user_hex)) = (entry.get(..MEMBER_LEN), entry.get(MEMBER_LEN..)) {
-                by_user.entry(user_hex).or_default().push(m.to_owned());
-            }
+    /// [`rotate_if_current`](SessionStore::rotate_if_current) with a given
+    /// write id.
+    async fn rotate_with_op(
+        &self,
+        rotation: &Rotation,
+        op: &str,
+    ) -> Result<RotateOutcome, StoreError> {
+        let Some(new_generation) = rotation.new_generation() else {
+            // No generation follows: the rotation can never apply.
+            return Ok(RotateOutcome::Unchanged(self.load(&rotation.handle).await?));
+        };
+        let mut call = scripts::ROTATE_IF_CURRENT.prepare_invoke();
+        call.key(self.keys.session(&rotation.handle))
+            .key(self.keys.expiry(bucket_of_handle(&rotation.handle)))
+            .arg(member(&rotation.handle))
+            .arg(rotation.expected_generation.to_string())
+            .arg(encode_bytes(rotation.expected_hash.as_bytes()))
+            .arg(new_generation.to_string())
+            .arg(encode_bytes(rotation.new_hash.as_bytes()))
+            .arg(rotation.now.unix_timestamp().to_string())
+            .arg(
+                rotation
+                    .idle_expiry()
+                    .map(|t| t.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(encode_bytes(rotation.nonce.as_bytes()))
+            .arg(op);
+        let reply: Vec<Option<String>> = self.invoke(&call).await?;
+        match reply.split_first() {
+            Some((Some(status), values)) if status == "1" => Ok(RotateOutcome::Rotated(
+                assemble_for(values, &rotation.handle)?,
+            )),
+            Some((Some(status), [])) if status == "0" => Ok(RotateOutcome::Unchanged(None)),
+            Some((Some(status), values)) if status == "0" => Ok(RotateOutcome::Unchanged(Some(
+                assemble_for(values, &rotation.handle)?,
+            ))),
+            _ => Err(codec::corrupt("unexpected reply from the rotation script")),
         }
-        for (user_hex, members) in by_user {
-            let Some(user_id) = unhex(user_hex) else {
-                continue;
-            };
-            let index = self.keys.user(placement.bucket(&user_id), user_hex);
-            self.remove_members(&index, &members).await?;
-        }
-        Ok(())
     }
 }
 
@@ -380,53 +245,8 @@ impl SessionStore for RedisStore {
         expected_version: u64,
         record: &SessionRecord,
     ) -> Result<bool, StoreError> {
-        let placement = self.placement().await?;
-        let fields = codec::encode(record, self.max_record_bytes)?;
-        let user_hex = hex(record.user_id.as_bytes());
-        let bucket = bucket_of_handle(&record.handle);
-        let user_bucket = placement.bucket(&record.user_id);
-        let index = self.keys.user(user_bucket, &user_hex);
-        if user_bucket != bucket {
-            // The index is in another slot: keep it alive at least as long.
-            let abs = millis(record.absolute_expires_at);
-            let index_ref = &index;
-            let _: i64 = self
-                .run(|mut conn| async move {
-                    redis::cmd("PEXPIREAT")
-                        .arg(index_ref)
-                        .arg(abs)
-                        .arg("GT")
-                        .query_async(&mut conn)
-                        .await
-                })
-                .await?;
-        }
-        let mut call = scripts::COMPARE_AND_SWAP.prepare_invoke();
-        call.key(self.keys.session(&record.handle))
-            .key(self.keys.expiry(bucket));
-        if user_bucket == bucket {
-            call.key(&index);
-        }
-        call.arg(expected_version.to_string())
-            .arg(record.version.to_string())
-            .arg(record.expires_at().unix_timestamp())
-            .arg(millis(record.expires_at()))
-            .arg(millis(record.absolute_expires_at))
-            .arg(member(&record.handle))
-            .arg(&user_hex)
-            .arg(self.op_id());
-        for (name, value) in fields {
-            call.arg(name).arg(value);
-        }
-        match self.invoke::<i64>(&call).await? {
-            1 => Ok(true),
-            0 => Ok(false),
-            // The core never moves a session to another user; refuse rather
-            // than corrupt the user index.
-            _ => Err(StoreError::invalid_data(
-                "the user id of a session cannot change",
-            )),
-        }
+        self.swap_with_op(expected_version, record, &self.op_id())
+            .await
     }
 
     /// One script, one round trip. The user index keeps the member until
@@ -550,13 +370,7 @@ impl SessionStore for RedisStore {
     /// read per bucket, and per batch of up to 500 expired entries one
     /// script and one `ZREM` per user.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        self.placement().await?;
-        let now = now.unix_timestamp();
-        futures_util::stream::iter(0..BUCKETS)
-            .map(|bucket| self.purge_bucket(bucket, now))
-            .buffer_unordered(PURGE_CONCURRENCY)
-            .try_fold(0u64, |total, n| async move { Ok(total.saturating_add(n)) })
-            .await
+        self.purge_all(now).await
     }
 
     /// The user's bucket: a keyed hash of the user id, so that all of a
@@ -573,68 +387,17 @@ impl SessionStore for RedisStore {
     /// returns the record (rotated, or as found), so a refresh is one round
     /// trip.
     async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let Some(new_generation) = rotation.new_generation() else {
-            // No generation follows: the rotation can never apply.
-            return Ok(RotateOutcome::Unchanged(self.load(&rotation.handle).await?));
-        };
-        let mut call = scripts::ROTATE_IF_CURRENT.prepare_invoke();
-        call.key(self.keys.session(&rotation.handle))
-            .key(self.keys.expiry(bucket_of_handle(&rotation.handle)))
-            .arg(member(&rotation.handle))
-            .arg(rotation.expected_generation.to_string())
-            .arg(encode_bytes(rotation.expected_hash.as_bytes()))
-            .arg(new_generation.to_string())
-            .arg(encode_bytes(rotation.new_hash.as_bytes()))
-            .arg(rotation.now.unix_timestamp().to_string())
-            .arg(
-                rotation
-                    .idle_expiry()
-                    .map(|t| t.unix_timestamp().to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(encode_bytes(rotation.nonce.as_bytes()))
-            .arg(self.op_id());
-        let reply: Vec<Option<String>> = self.invoke(&call).await?;
-        match reply.split_first() {
-            Some((Some(status), values)) if status == "1" => Ok(RotateOutcome::Rotated(
-                assemble_for(values, &rotation.handle)?,
-            )),
-            Some((Some(status), [])) if status == "0" => Ok(RotateOutcome::Unchanged(None)),
-            Some((Some(status), values)) if status == "0" => Ok(RotateOutcome::Unchanged(Some(
-                assemble_for(values, &rotation.handle)?,
-            ))),
-            _ => Err(codec::corrupt("unexpected reply from the rotation script")),
-        }
+        self.rotate_with_op(rotation, &self.op_id()).await
     }
 }
 
 /// Unix milliseconds, for `PEXPIREAT`.
-fn millis(t: OffsetDateTime) -> i64 {
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     t.unix_timestamp().saturating_mul(1000)
 }
 
-/// Whether a member names a handle in `bucket`.
-fn in_bucket(m: &str, bucket: u16) -> bool {
-    handle_of_member(m).is_some_and(|h| bucket_of_handle(&h) == bucket)
-}
-
-/// The handles members name (unreadable ones skipped).
-fn handles(members: &[String]) -> Vec<SessionHandle> {
-    members.iter().filter_map(|m| handle_of_member(m)).collect()
-}
-
-/// `Ok` for a written record or a replay, [`StoreError::AlreadyExists`]
-/// for a taken handle.
-fn inserted_or_exists(outcome: &Inserted) -> Result<(), StoreError> {
-    match outcome {
-        Inserted::Ok(_) | Inserted::Done => Ok(()),
-        Inserted::Exists(_) => Err(StoreError::AlreadyExists),
-        Inserted::Need(_) => Err(codec::corrupt("the insert script asked for sessions")),
-    }
-}
-
 /// A user id from its hex form, if it is one.
-fn unhex(text: &str) -> Option<String> {
+pub(crate) fn unhex(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(2) {
         return None;
@@ -652,7 +415,7 @@ fn unhex(text: &str) -> Option<String> {
 
 /// Other writers changed one user's index every time it was read.
 #[derive(Debug)]
-struct Contention;
+pub(crate) struct Contention;
 
 impl fmt::Display for Contention {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -664,3 +427,123 @@ impl fmt::Display for Contention {
 }
 
 impl StdError for Contention {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::panic, reason = "tests")]
+
+    use sessionkit::store::{RotationNonce, TokenHash};
+    use sessionkit::testing::sample_record;
+    use time::Duration;
+
+    use super::*;
+
+    /// A store on `REDIS_URL` under a fresh prefix, or `None` when there is
+    /// no server and `SESSIONKIT_REQUIRE_SERVICES` is not `1`.
+    async fn store() -> Option<RedisStore> {
+        let url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).expect("random");
+        let prefix = format!("sessionkit-test:replay:{}", hex(&random));
+        match RedisStore::builder().prefix(prefix).connect(&url).await {
+            Ok(store) => Some(store),
+            Err(e) if std::env::var("SESSIONKIT_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+                panic!("no Redis at {url} and SESSIONKIT_REQUIRE_SERVICES=1: {e:?}")
+            }
+            Err(_) => {
+                println!("skipped: no Redis at {url}");
+                None
+            }
+        }
+    }
+
+    fn placed(store: &RedisStore, user: &str) -> SessionRecord {
+        let mut r = sample_record(user);
+        let mut random = [0u8; 16];
+        random.copy_from_slice(r.handle.as_bytes().get(..16).expect("18 bytes"));
+        r.handle = SessionHandle::new(random, store.placement_tag(user));
+        r
+    }
+
+    /// A write replayed by the cluster connection (its first run applied,
+    /// the answer lost) answers as its first run did; another call with the
+    /// same arguments is refused as before. Without this, a refresh whose
+    /// script ran twice would look like a token presented twice.
+    #[tokio::test]
+    async fn a_replayed_write_answers_as_its_first_run() {
+        let Some(store) = store().await else {
+            return;
+        };
+        let r = placed(&store, "replay-user");
+        assert!(
+            store
+                .insert_with_op(&r, 0, "op-1")
+                .await
+                .expect("insert")
+                .is_empty()
+        );
+        assert!(
+            store
+                .insert_with_op(&r, 0, "op-1")
+                .await
+                .expect("replay")
+                .is_empty()
+        );
+        assert!(matches!(
+            store.insert_with_op(&r, 0, "op-2").await,
+            Err(StoreError::AlreadyExists)
+        ));
+
+        let mut next = r.clone();
+        next.version = 2;
+        assert!(store.swap_with_op(1, &next, "op-3").await.expect("cas"));
+        assert!(store.swap_with_op(1, &next, "op-3").await.expect("replay"));
+        assert!(!store.swap_with_op(1, &next, "op-4").await.expect("cas"));
+
+        let rotation = Rotation::new(
+            r.handle,
+            r.generation,
+            r.current_hash,
+            TokenHash::from_bytes([7; 32]),
+            RotationNonce::from_bytes([8; 32]),
+            r.created_at + Duration::seconds(60),
+            Duration::days(1),
+        );
+        let RotateOutcome::Rotated(rotated) = store
+            .rotate_with_op(&rotation, "op-5")
+            .await
+            .expect("rotate")
+        else {
+            panic!("a matching rotation applies");
+        };
+        match store
+            .rotate_with_op(&rotation, "op-5")
+            .await
+            .expect("replay")
+        {
+            RotateOutcome::Rotated(again) => assert_eq!(again, rotated),
+            other => panic!("a replay answers as the first run: {other:?}"),
+        }
+        match store
+            .rotate_with_op(&rotation, "op-6")
+            .await
+            .expect("rotate")
+        {
+            RotateOutcome::Unchanged(Some(found)) => assert_eq!(found, rotated),
+            other => panic!("another call with the same expectation: {other:?}"),
+        }
+        assert_eq!(
+            store
+                .delete_by_user("replay-user", None)
+                .await
+                .expect("delete"),
+            1
+        );
+        let mut conn = store.connection();
+        let _: Result<i64, _> = redis::cmd("DEL")
+            .arg(store.keys.placement_key())
+            .query_async(&mut conn)
+            .await;
+    }
+}
