@@ -196,7 +196,7 @@ async fn scenarios(
     Ok(())
 }
 
-/// 3. Two tabs hit an expired access token at the same moment. Both are
+/// Scenario 3: two tabs hit an expired access token at the same moment. Both are
 /// told to check at the same instant, far enough ahead that whatever token
 /// is current when the tabs are set up has expired by then. Exactly one
 /// refresh happens; the other tab retries with its cookie; nobody is
