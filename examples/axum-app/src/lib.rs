@@ -129,7 +129,11 @@ async fn login(
     match state.app.login_attempt(peer.ip(), &body).await {
         Ok(user_id) => {
             let device = app_common::session_data(login.user_agent());
-            login.create(user_id).session_data(device).await.into_response()
+            login
+                .create(user_id)
+                .session_data(device)
+                .await
+                .into_response()
         }
         Err(e) => login_error(e),
     }

@@ -71,7 +71,10 @@ async fn resource_service_verifies_auth_service_tokens_from_the_jwks_alone() {
     let token = login(auth, "alice").await;
     assert_eq!(me(resource, &token).await, (200, String::from("alice")));
     let (status, body) = me(resource, "not-a-token").await;
-    assert_eq!((status, body.as_str()), (401, r#"{"error":"unauthorized"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (401, r#"{"error":"unauthorized"}"#)
+    );
     let mut tampered = token.clone();
     tampered.pop();
     tampered.push(if token.ends_with('A') { 'B' } else { 'A' });

@@ -288,8 +288,18 @@ impl SessionsBuilder {
             return invalid("csrf policy", "cookie transport needs the allowed origins");
         }
         let p = &self.paths;
-        let all = [&p.refresh, &p.logout, &p.logout_all, &p.sessions, &p.jwks, &p.client_js];
-        if all.iter().any(|path| !path.starts_with('/') || path.contains(['{', '}'])) {
+        let all = [
+            &p.refresh,
+            &p.logout,
+            &p.logout_all,
+            &p.sessions,
+            &p.jwks,
+            &p.client_js,
+        ];
+        if all
+            .iter()
+            .any(|path| !path.starts_with('/') || path.contains(['{', '}']))
+        {
             return invalid("route path", "must start with / and hold no { or }");
         }
         let cookie_path = self.cookies.refresh_cookie_path().trim_end_matches('/');

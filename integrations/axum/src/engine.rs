@@ -9,7 +9,7 @@ use sessionkit::jwks::Jwks;
 use sessionkit::store::SessionStore;
 use sessionkit::{
     RefreshError, SessionError, SessionHandle, SessionInfo, SessionManager, SessionTokens,
-    Verified, VerifyError, Verifier,
+    Verified, Verifier, VerifyError,
 };
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -34,13 +34,16 @@ pub(crate) trait Engine: Send + Sync + 'static {
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionHandle>, SessionError>>;
     fn revoke(&self, handle: SessionHandle) -> BoxFuture<'_, Result<bool, SessionError>>;
-    fn revoke_all_for_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<u64, SessionError>>;
+    fn revoke_all_for_user<'a>(&'a self, user: &'a str)
+    -> BoxFuture<'a, Result<u64, SessionError>>;
     fn sessions_for_user<'a>(
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, SessionError>>;
-    fn session(&self, handle: SessionHandle)
-    -> BoxFuture<'_, Result<Option<SessionInfo>, SessionError>>;
+    fn session(
+        &self,
+        handle: SessionHandle,
+    ) -> BoxFuture<'_, Result<Option<SessionInfo>, SessionError>>;
     fn jwks(&self) -> Jwks;
 }
 
@@ -89,7 +92,10 @@ impl<S: SessionStore> Engine for SessionManager<S> {
         Box::pin(async move { SessionManager::revoke(self, &handle).await })
     }
 
-    fn revoke_all_for_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<u64, SessionError>> {
+    fn revoke_all_for_user<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<u64, SessionError>> {
         Box::pin(SessionManager::revoke_all_for_user(self, user, None))
     }
 

@@ -105,7 +105,10 @@ fn values<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> impl Iterator
 
 /// Whether a method changes state, for the CSRF check.
 pub(crate) fn is_state_changing(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 impl Sessions {
@@ -115,7 +118,11 @@ impl Sessions {
     /// 403 `csrf`; 500 when no policy is configured (headers-only mode
     /// never calls this).
     pub(crate) fn check_csrf(&self, headers: &HeaderMap) -> Result<(), SessionRejection> {
-        let policy = self.inner.csrf.as_ref().ok_or_else(SessionRejection::internal)?;
+        let policy = self
+            .inner
+            .csrf
+            .as_ref()
+            .ok_or_else(SessionRejection::internal)?;
         policy.check(
             values(headers, header::ORIGIN),
             values(headers, header::HeaderName::from_static("sec-fetch-site")),

@@ -77,7 +77,9 @@ impl Login {
             refresh_cookie = sessions.refresh_cookie(headers).ok().map(str::to_owned);
             access_cookie = sessions
                 .cookies()
-                .access_token_from_cookies(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()))
+                .access_token_from_cookies(
+                    headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
+                )
                 .ok()
                 .map(str::to_owned);
         }
@@ -120,7 +122,11 @@ impl Login {
     /// Revokes the session the browser still holds, if its cookie is
     /// genuine (SEC-48): a new login replaces it.
     async fn revoke_previous(&self) -> Result<(), SessionRejection> {
-        let engine = self.sessions.inner.engine().ok_or_else(SessionRejection::internal)?;
+        let engine = self
+            .sessions
+            .inner
+            .engine()
+            .ok_or_else(SessionRejection::internal)?;
         if let Some(token) = &self.refresh_cookie {
             match engine.revoke_with_refresh_token(token).await {
                 Ok(_) => return Ok(()),
@@ -171,7 +177,11 @@ impl CreateLogin {
 
     async fn run(self) -> Result<LoggedIn, SessionRejection> {
         let login = self.login;
-        let engine = login.sessions.inner.engine().ok_or_else(SessionRejection::internal)?;
+        let engine = login
+            .sessions
+            .inner
+            .engine()
+            .ok_or_else(SessionRejection::internal)?;
         let claims = self.claims.map_err(SessionError::InvalidClaims)?;
         let data = self.data.map_err(SessionError::InvalidClaims)?;
         login.revoke_previous().await?;

@@ -3,11 +3,11 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
-use sessionkit::{RefreshError, SessionError, SessionTokens, VerifyError};
 use sessionkit::web::{CookieConfig, CsrfError, TokenSourceError};
+use sessionkit::{RefreshError, SessionError, SessionTokens, VerifyError};
 
 use crate::config::Sessions;
 
@@ -46,7 +46,10 @@ impl SessionRejection {
 
     /// Also clears both session cookies of `cookies`.
     pub fn clearing(mut self, cookies: &CookieConfig) -> Self {
-        self.clear = Some([cookies.clear_access_cookie(), cookies.clear_refresh_cookie()]);
+        self.clear = Some([
+            cookies.clear_access_cookie(),
+            cookies.clear_refresh_cookie(),
+        ]);
         self
     }
 
@@ -186,7 +189,11 @@ pub(crate) fn logged_out(sessions: &Sessions, body: Value) -> Response {
 /// The answer to a login or a refresh: the cookies and
 /// `{"user_id","session_handle"}`, or in header mode both tokens in the
 /// body; always `no-store`.
-pub(crate) fn with_tokens(sessions: &Sessions, tokens: &SessionTokens, header_mode: bool) -> Response {
+pub(crate) fn with_tokens(
+    sessions: &Sessions,
+    tokens: &SessionTokens,
+    header_mode: bool,
+) -> Response {
     let mut body = json!({
         "user_id": tokens.user_id,
         "session_handle": tokens.handle.to_string(),

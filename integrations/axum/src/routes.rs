@@ -16,9 +16,7 @@ use sessionkit::{SessionError, SessionHandle};
 use crate::config::{Sessions, Transport};
 use crate::engine::Engine;
 use crate::extract::StrictSession;
-use crate::response::{
-    SessionRejection, logged_out, method_not_allowed, no_store, with_tokens,
-};
+use crate::response::{SessionRejection, logged_out, method_not_allowed, no_store, with_tokens};
 
 impl Sessions {
     /// The session routes, at the configured [`Paths`](crate::Paths):
@@ -45,7 +43,10 @@ impl Sessions {
                 .route(&paths.logout, post(logout))
                 .route(&paths.logout_all, post(logout_all))
                 .route(&paths.sessions, get(sessions))
-                .route(&format!("{}/{{handle}}", paths.sessions), delete(revoke_session))
+                .route(
+                    &format!("{}/{{handle}}", paths.sessions),
+                    delete(revoke_session),
+                )
                 .route(&paths.jwks, get(jwks));
         }
         router
@@ -133,7 +134,10 @@ async fn logout_inner(
     let (refresh, access) = if sessions.is_header_mode(headers) || bearer {
         let access = if bearer {
             Some(token_from_authorization(
-                headers.get_all(header::AUTHORIZATION).iter().map(|v| v.as_bytes()),
+                headers
+                    .get_all(header::AUTHORIZATION)
+                    .iter()
+                    .map(|v| v.as_bytes()),
             )?)
         } else {
             None
@@ -144,7 +148,10 @@ async fn logout_inner(
         let access = cookies
             .access_token_from_cookies(headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()))
             .ok();
-        (sessions.refresh_cookie(headers).ok().map(str::to_owned), access)
+        (
+            sessions.refresh_cookie(headers).ok().map(str::to_owned),
+            access,
+        )
     };
     if let Some(token) = refresh {
         match engine.revoke_with_refresh_token(&token).await {
