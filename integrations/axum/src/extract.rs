@@ -99,7 +99,7 @@ impl Deref for StrictSession {
     }
 }
 
-fn values<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &'a [u8]> {
+fn values(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = &[u8]> {
     headers.get_all(name).into_iter().map(HeaderValue::as_bytes)
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 use sessionkit::web::{CookieConfig, CsrfError, TokenSourceError};
 use sessionkit::{RefreshError, SessionError, SessionTokens, VerifyError};
 
@@ -114,11 +114,12 @@ impl From<SessionError> for SessionRejection {
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code });
+        let mut body = Map::new();
+        body.insert("error".to_owned(), Value::from(self.code));
         if let Some(reason) = self.reason {
-            body["reason"] = Value::from(reason);
+            body.insert("reason".to_owned(), Value::from(reason));
         }
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(Value::Object(body))).into_response();
         let headers = response.headers_mut();
         for cookie in self.clear.iter().flatten() {
             append_cookie(headers, cookie);
@@ -194,15 +195,19 @@ pub(crate) fn with_tokens(
     tokens: &SessionTokens,
     header_mode: bool,
 ) -> Response {
-    let mut body = json!({
-        "user_id": tokens.user_id,
-        "session_handle": tokens.handle.to_string(),
-    });
+    let mut body = Map::new();
+    body.insert("user_id".to_owned(), Value::from(tokens.user_id.as_str()));
+    body.insert(
+        "session_handle".to_owned(),
+        Value::from(tokens.handle.to_string()),
+    );
     if header_mode {
-        body["access_token"] = Value::from(tokens.access_token.expose());
-        body["refresh_token"] = Value::from(tokens.refresh_token.expose());
+        let access = Value::from(tokens.access_token.expose());
+        body.insert("access_token".to_owned(), access);
+        let refresh = Value::from(tokens.refresh_token.expose());
+        body.insert("refresh_token".to_owned(), refresh);
     }
-    let mut response = Json(body).into_response();
+    let mut response = Json(Value::Object(body)).into_response();
     let headers = response.headers_mut();
     if !header_mode {
         let now = sessions.now();
