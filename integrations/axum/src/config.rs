@@ -37,6 +37,17 @@ pub enum Transport {
 /// Where the session routes live. The default puts them under `/auth`,
 /// the default path of the refresh cookie, which the refresh and logout
 /// routes need to receive.
+///
+/// ```
+/// use sessionkit::web::CookieConfig;
+/// use sessionkit_axum::Paths;
+///
+/// // Routes under /session: the refresh cookie must follow them.
+/// let paths = Paths::under("/session");
+/// let cookies = CookieConfig::default().refresh_path("/session")?;
+/// # let _ = (paths, cookies);
+/// # Ok::<(), sessionkit::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Paths {
     pub(crate) refresh: String,
@@ -115,6 +126,23 @@ type SessionFields = dyn Fn(&SessionInfo) -> Map<String, Value> + Send + Sync;
 /// Built with [`Sessions::builder`] (an issuing application, over a
 /// [`SessionManager`]) or [`Sessions::verify_only`] (a resource service,
 /// over a [`Verifier`]). Neither carries the store's type.
+///
+/// ```
+/// use sessionkit::web::CsrfPolicy;
+/// use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey};
+/// use sessionkit_axum::{Sessions, Transport};
+///
+/// let manager = SessionManager::builder(MemoryStore::new())
+///     .signing_key(SigningKey::generate_hs256("k1")?)
+///     .refresh_key(RefreshKey::generate(1)?)
+///     .build()?;
+/// let sessions = Sessions::builder(manager)
+///     .csrf(CsrfPolicy::new(["https://app.example.com"])?)
+///     .transport(Transport::Both) // cookies, or tokens with `X-Auth-Mode: header`
+///     .build()?;
+/// assert_eq!(sessions.transport(), Transport::Both);
+/// # Ok::<(), sessionkit::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct Sessions {
     pub(crate) inner: Arc<Inner>,

@@ -37,6 +37,19 @@ pub enum TokenSource {
 ///
 /// `Option<Session>` is `None` when the request carries no token at all; a
 /// token that fails is still rejected, so that a client refreshes.
+///
+/// ```
+/// use sessionkit_axum::Session;
+///
+/// async fn me(session: Session) -> String {
+///     format!("{} (session {})", session.user_id(), session.handle())
+/// }
+///
+/// async fn home(session: Option<Session>) -> String {
+///     session.map_or_else(|| "welcome, stranger".to_owned(), |s| s.user_id().to_owned())
+/// }
+/// # let _ = (me, home);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Session {
     verified: Verified,
@@ -46,6 +59,16 @@ pub struct Session {
 /// Like [`Session`], and the session is also live in the store (strict
 /// verification): a revoked session is refused at once. One store read per
 /// request. In verify-only mode there is no store: it answers 500.
+///
+/// ```
+/// use sessionkit_axum::StrictSession;
+///
+/// async fn change_password(session: StrictSession) -> String {
+///     // A session revoked a second ago is already refused here.
+///     session.user_id().to_owned()
+/// }
+/// # let _ = change_password;
+/// ```
 #[derive(Clone, Debug)]
 pub struct StrictSession(Session);
 

@@ -18,6 +18,16 @@ use crate::config::Sessions;
 ///
 /// Every extractor and route of this crate rejects with it; applications
 /// can answer with it too ([`SessionRejection::new`]).
+///
+/// ```
+/// use axum::response::IntoResponse as _;
+/// use http::StatusCode;
+/// use sessionkit_axum::SessionRejection;
+///
+/// let answer = SessionRejection::new(StatusCode::FORBIDDEN, "not_an_admin").into_response();
+/// assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+/// assert_eq!(answer.headers()["cache-control"], "no-store");
+/// ```
 #[derive(Clone, Debug)]
 pub struct SessionRejection {
     status: StatusCode,
