@@ -40,6 +40,9 @@ pub enum Rejection {
     StaleGeneration,
     /// The token names a generation the store has never reached (a lost write).
     FutureGeneration,
+    /// The session was revoked because one of its refresh tokens was used
+    /// twice (theft): every token of it is refused from then on.
+    TheftRevoked,
     /// The authentication is older than the maximum age the caller asked for.
     AuthTooOld,
 }
@@ -60,6 +63,7 @@ impl Rejection {
             Self::SessionNotFound => "no such session",
             Self::StaleGeneration => "stale token generation",
             Self::FutureGeneration => "unknown future token generation",
+            Self::TheftRevoked => "session revoked after token theft",
             Self::AuthTooOld => "authentication too old",
         }
     }
@@ -233,6 +237,7 @@ impl RefreshError {
             Self::TokenTheftDetected { .. } | Self::TheftRevocationIncomplete { .. } => {
                 Some(LogoutReason::Theft)
             }
+            Self::Unauthorized(Rejection::TheftRevoked) => Some(LogoutReason::Theft),
             Self::Unauthorized(Rejection::Expired) => Some(LogoutReason::Expired),
             Self::Unauthorized(
                 Rejection::SessionNotFound
@@ -528,6 +533,10 @@ mod tests {
                 RefreshError::Unauthorized(Rejection::SessionNotFound),
                 Some("signed_out"),
             ),
+            (
+                RefreshError::Unauthorized(Rejection::TheftRevoked),
+                Some("theft"),
+            ),
             (RefreshError::Unauthorized(Rejection::Signature), None),
             (RefreshError::Unauthorized(Rejection::Malformed), None),
             (RefreshError::Unauthorized(Rejection::UnknownKey), None),
@@ -553,6 +562,7 @@ mod tests {
             Rejection::SessionNotFound,
             Rejection::StaleGeneration,
             Rejection::FutureGeneration,
+            Rejection::TheftRevoked,
             Rejection::AuthTooOld,
         ];
         for r in all {

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | 2 | no record for the handle | [`Decision::NotFound`] |
 //! | 3 | `now` at or past either expiry | [`Decision::Expired`] |
+//! | after 7 | the session was revoked for a theft (its [tombstone](burned)) | [`Decision::TheftRevoked`] |
 //! | 4 | current generation, current hash | [`Decision::Rotate`] |
 //! | 5 | previous generation, previous hash, inside a non-zero grace | [`Decision::Grace`] |
 //! | 6 | a generation the store never reached | [`Decision::FutureGeneration`] |
@@ -34,6 +35,9 @@ pub(crate) enum Decision {
     NotFound,
     /// Row 3: unauthorized; the record may be deleted.
     Expired,
+    /// A token of a session already revoked for a theft (row 7 happened
+    /// before): unauthorized, and the holder may be told why.
+    TheftRevoked,
     /// Row 4: rotate with one compare-and-swap.
     Rotate,
     /// Row 5: return the current successor again, no write.
@@ -64,6 +68,9 @@ pub(crate) fn decide(
     };
     if record.is_expired(now) {
         return Decision::Expired;
+    }
+    if is_burned(record) {
+        return Decision::TheftRevoked;
     }
     let g = record.generation;
     if token.generation == g && token.hash.ct_eq(&record.current_hash) {
@@ -234,30 +241,67 @@ pub(crate) fn accepts_generation(record: &SessionRecord, generation: u64) -> boo
     generation == record.generation || Some(generation) == record.generation.checked_sub(1)
 }
 
-/// The current hash of a [burned](burned) record. No secret hashes to it
-/// (that would take a SHA-256 preimage of zero), so no token matches it.
-const BURNED_HASH: TokenHash = TokenHash::from_bytes([0; 32]);
+/// The current hash of a [burned](burned) record: a label, not a hash. No
+/// secret hashes to it (that would take a SHA-256 preimage), so no token
+/// matches it.
+const BURNED_HASH: TokenHash = TokenHash::from_bytes(*b"sessionkit tombstone: no secret.");
 
-/// The record of a stolen session that could not be deleted yet: two
-/// generations on, no previous hash and a current hash no token has. Every
-/// genuine token of the session is then an older generation, so each
-/// presentation is theft again (row 7) whatever the grace, and none of its
-/// access tokens passes strict verification. `None` when a counter would
+/// The previous hash of a tombstone whose user's other sessions are still
+/// to be revoked ([`Tombstone::RevokeAllPending`]). Never a real hash, for
+/// the same reason as [`BURNED_HASH`].
+const PENDING_HASH: TokenHash = TokenHash::from_bytes(*b"sessionkit tombstone: revoke all");
+
+/// What a tombstone still asks for.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Tombstone {
+    /// Nothing: the theft's revocation is complete.
+    Final,
+    /// The theft policy revokes every session of the user, and that has
+    /// not been confirmed yet: the next presentation of a token of this
+    /// session tries again.
+    RevokeAllPending,
+}
+
+/// The tombstone of a session revoked for a theft (row 7): two
+/// generations on and a current hash no token has, kept until the session
+/// would have expired. No token of it rotates again, none of its access
+/// tokens passes strict verification, and every later presentation is
+/// [`Decision::TheftRevoked`], so its holder (the owner as much as the
+/// thief) learns why the session ended. `None` when a counter would
 /// overflow.
-pub(crate) fn burned(record: &SessionRecord) -> Option<SessionRecord> {
+pub(crate) fn burned(record: &SessionRecord, state: Tombstone) -> Option<SessionRecord> {
+    let generation = if is_burned(record) {
+        record.generation
+    } else {
+        record.generation.checked_add(2)?
+    };
     Some(SessionRecord {
-        generation: record.generation.checked_add(2)?,
+        generation,
         current_hash: BURNED_HASH,
-        prev_hash: None,
+        prev_hash: match state {
+            Tombstone::Final => None,
+            Tombstone::RevokeAllPending => Some(PENDING_HASH),
+        },
         version: record.version.checked_add(1)?,
         ..record.clone()
     })
 }
 
-/// Whether the record is [burned](burned): a stolen session awaiting its
-/// deletion, not a live one.
+/// Whether the record is [burned](burned): the tombstone of a session
+/// revoked for a theft, not a live one.
 pub(crate) fn is_burned(record: &SessionRecord) -> bool {
     record.current_hash.ct_eq(&BURNED_HASH)
+}
+
+/// What a [burned](burned) record still asks for; `None` for a live one.
+pub(crate) fn tombstone(record: &SessionRecord) -> Option<Tombstone> {
+    if !is_burned(record) {
+        return None;
+    }
+    Some(match &record.prev_hash {
+        Some(hash) if hash.ct_eq(&PENDING_HASH) => Tombstone::RevokeAllPending,
+        _ => Tombstone::Final,
+    })
 }
 
 /// What [`SessionStore::rotate_if_current`](crate::store::SessionStore::rotate_if_current) did.
@@ -469,5 +513,41 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_tombstone_answers_theft_revoked_to_every_token() {
+        for state in [Tombstone::Final, Tombstone::RevokeAllPending] {
+            let dead = burned(&record(), state).unwrap();
+            assert_eq!(tombstone(&dead), Some(state));
+            assert_eq!(tombstone(&record()), None);
+            for (generation, hash) in [(2, 2), (1, 1), (0, 0), (4, 0), (3, 9)] {
+                let hash = h(hash);
+                let token = PresentedToken {
+                    generation,
+                    hash: &hash,
+                };
+                assert_eq!(
+                    decide(Some(&dead), token, at(101), Duration::seconds(60)),
+                    Decision::TheftRevoked,
+                    "{state:?} {generation}"
+                );
+            }
+            // Expiry still comes first: then the tombstone may go.
+            let hash = h(2);
+            let token = PresentedToken {
+                generation: 2,
+                hash: &hash,
+            };
+            assert_eq!(
+                decide(Some(&dead), token, at(1000), Duration::ZERO),
+                Decision::Expired
+            );
+            // Burning a tombstone again keeps its generation.
+            let again = burned(&dead, Tombstone::Final).unwrap();
+            assert_eq!(again.generation, dead.generation);
+            assert_eq!(tombstone(&again), Some(Tombstone::Final));
+            assert!(!accepts_generation(&dead, 2) && !accepts_generation(&dead, 1));
+        }
     }
 }

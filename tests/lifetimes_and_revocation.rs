@@ -326,13 +326,13 @@ impl SessionStore for PartialRevokeAll {
             attempt
         };
         if attempt > 0 {
-            // The first failing call deletes one session (the newest that
-            // is not burned) before it fails, to leave a partial effect.
+            // The first failing call deletes one session (the newest but
+            // the one to keep) before it fails, to leave a partial effect.
             if attempt == FAILURES {
                 let records = self.inner.list_by_user(user_id).await?;
                 if let Some(r) = records
                     .iter()
-                    .filter(|r| r.prev_hash.is_some() || r.generation == 0)
+                    .filter(|r| Some(&r.handle) != keep)
                     .max_by_key(|r| (r.created_at, r.handle))
                 {
                     self.inner.delete(&r.handle).await?;
@@ -404,17 +404,26 @@ async fn sec_46_an_incomplete_revoke_all_after_theft_is_reported_and_finished_la
     let survivors = m.sessions_for_user("alice").await.unwrap().len();
     assert!(survivors >= 1, "the failure left some of alice's sessions");
 
-    // The owner's newer token is now reuse as well; the store has
-    // recovered, and this presentation finishes the job.
+    // The owner's newer token is refused as a token of a stolen session;
+    // the store has recovered, and this presentation finishes the job.
     assert!(matches!(
         m.refresh(owner.refresh_token.expose()).await,
-        Err(RefreshError::TokenTheftDetected { .. })
+        Err(RefreshError::Unauthorized(Rejection::TheftRevoked))
     ));
     assert!(m.sessions_for_user("alice").await.unwrap().is_empty());
     for s in [&laptop, &phone] {
         assert!(m.refresh(s.refresh_token.expose()).await.is_err());
     }
-    assert!(store.inner.is_empty(), "no record is left behind");
+    assert_eq!(store.inner.len(), 1, "only the stolen session's tombstone");
+    // The job is done: a later login is not undone by the copied token.
+    let again = m.create("alice").await.unwrap();
+    assert!(matches!(
+        m.refresh(stolen.refresh_token.expose()).await,
+        Err(RefreshError::Unauthorized(Rejection::TheftRevoked))
+    ));
+    m.verify_strict(again.access_token.expose())
+        .await
+        .expect("the new login survives");
 }
 
 /// SEC-44: rotating the signing key logs nobody out. Once a retired key's
@@ -466,4 +475,58 @@ async fn sec_44_a_key_rotation_never_logs_out_a_live_session() {
         rotated.verify(late.access_token.expose()),
         Err(VerifyError::Unauthorized(Rejection::UnknownKey))
     ));
+}
+
+/// After a theft, every later token of the session (the owner's newest
+/// included) is refused as `TheftRevoked`, so the owner's page can say the
+/// session ended because a copy was used elsewhere, not just "signed out";
+/// the session is gone for listing and strict verification, and a logout
+/// still clears it.
+#[tokio::test]
+async fn sec_18_a_session_ended_by_theft_says_so_to_every_later_token() {
+    let f = fixture_grace(0);
+    let s = f.manager.create("alice").await.unwrap();
+    f.advance(1);
+    let owner = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
+    f.advance(1);
+    // The thief replays the copy it took before the owner's refresh.
+    assert!(matches!(
+        f.manager.refresh(s.refresh_token.expose()).await,
+        Err(RefreshError::TokenTheftDetected { .. })
+    ));
+    // The owner comes back with the newest token: told why.
+    let err = f
+        .manager
+        .refresh(owner.refresh_token.expose())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        RefreshError::Unauthorized(Rejection::TheftRevoked)
+    ));
+    assert_eq!(
+        err.logout_reason(),
+        Some(sessionkit::web::LogoutReason::Theft)
+    );
+    assert_eq!(err.error_code(), "unauthorized");
+    assert_eq!(f.theft_events(), 1, "the theft is reported once");
+    assert!(f.manager.session(&s.handle).await.unwrap().is_none());
+    assert!(
+        f.manager
+            .sessions_for_user("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        f.manager.verify_strict(owner.access_token.expose()).await,
+        Err(VerifyError::Unauthorized(_))
+    ));
+    // The tombstone lasts until the session would have expired, then goes.
+    f.advance(7 * 86_400);
+    assert!(matches!(
+        f.manager.refresh(owner.refresh_token.expose()).await,
+        Err(RefreshError::Unauthorized(Rejection::Expired))
+    ));
+    assert!(f.store.is_empty());
 }

@@ -2,6 +2,8 @@
 //! replaying copies, lost responses, revocations and a moving clock, each
 //! answer checked against a small reference model of the rotation table.
 
+#![cfg(test)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -45,12 +47,22 @@ fn step() -> impl Strategy<Value = Step> {
 enum Expect {
     /// Success, returning the token of this generation.
     Ok(u64),
-    Unauthorized,
+    Unauthorized(Rejection),
     Theft,
 }
 
+/// Where the session is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    Live,
+    /// Revoked for a theft: its tombstone refuses every token until the
+    /// session would have expired.
+    Tombstone,
+    Gone,
+}
+
 struct Model {
-    alive: bool,
+    state: State,
     generation: u64,
     rotated_at: Option<i64>,
     refresh_expires: i64,
@@ -60,12 +72,16 @@ struct Model {
 
 impl Model {
     fn present(&mut self, k: u64, now: i64) -> Expect {
-        if !self.alive {
-            return Expect::Unauthorized;
+        if self.state == State::Gone {
+            return Expect::Unauthorized(Rejection::SessionNotFound);
         }
         if now >= self.refresh_expires.min(self.absolute_expires) {
-            self.alive = false;
-            return Expect::Unauthorized;
+            // An expired record (tombstone or not) is deleted on sight.
+            self.state = State::Gone;
+            return Expect::Unauthorized(Rejection::Expired);
+        }
+        if self.state == State::Tombstone {
+            return Expect::Unauthorized(Rejection::TheftRevoked);
         }
         if k == self.generation {
             self.generation += 1;
@@ -79,7 +95,7 @@ impl Model {
         if in_grace {
             return Expect::Ok(self.generation);
         }
-        self.alive = false;
+        self.state = State::Tombstone;
         Expect::Theft
     }
 }
@@ -88,7 +104,8 @@ fn classify(r: &Result<sessionkit::SessionTokens, RefreshError>) -> Expect {
     match r {
         Ok(_) => Expect::Ok(u64::MAX),
         Err(RefreshError::TokenTheftDetected { .. }) => Expect::Theft,
-        Err(_) => Expect::Unauthorized,
+        Err(RefreshError::Unauthorized(r)) => Expect::Unauthorized(*r),
+        Err(other) => panic!("no store failure is injected here: {other:?}"),
     }
 }
 
@@ -112,7 +129,7 @@ proptest! {
         let mut newest = 0u64;
         let mut now = 0i64;
         let mut model = Model {
-            alive: true,
+            state: State::Live,
             generation: 0,
             rotated_at: None,
             refresh_expires: IDLE,
@@ -128,7 +145,7 @@ proptest! {
                 }
                 Step::Revoke => {
                     rt.block_on(f.manager.revoke(&s.handle)).unwrap();
-                    model.alive = false;
+                    model.state = State::Gone;
                     continue;
                 }
                 Step::Concurrent => {
@@ -177,8 +194,8 @@ proptest! {
                     tokens.insert(*g, text);
                     newest = newest.max(*g);
                 }
-                (Expect::Unauthorized, Err(RefreshError::Unauthorized(r))) => {
-                    prop_assert!(matches!(r, Rejection::Expired | Rejection::SessionNotFound));
+                (Expect::Unauthorized(expected), Err(RefreshError::Unauthorized(r))) => {
+                    prop_assert_eq!(*expected, r);
                 }
                 (Expect::Theft, Err(RefreshError::TokenTheftDetected { handle, .. })) => {
                     prop_assert_eq!(handle, s.handle);

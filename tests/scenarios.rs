@@ -38,7 +38,10 @@ async fn scenario_01_replay_two_generations_back_is_theft() {
         }
         other => panic!("expected theft, got {other:?}"),
     }
-    assert!(f.store.load(&s.handle).await.unwrap().is_none());
+    assert!(
+        m.session(&s.handle).await.unwrap().is_none(),
+        "no live session"
+    );
     assert!(is_unauthorized(&m.refresh(r3.refresh_token.expose()).await));
     assert_eq!(f.theft_events(), 1);
 }
@@ -257,7 +260,7 @@ async fn scenario_09_sec_20_sixty_four_concurrent_refreshes() {
             // retired token, which is theft and ends the session.
             assert!(ok.len() <= 1);
             assert!(thefts >= 1);
-            assert!(f.store.load(&s.handle).await.unwrap().is_none());
+            assert!(f.manager.session(&s.handle).await.unwrap().is_none());
         }
     }
 }

@@ -820,12 +820,14 @@ async fn sec_24_theft_revocation_applied_but_unconfirmed_is_still_theft() {
         .unwrap();
     let s = m.create("alice").await.unwrap();
     m.refresh(s.refresh_token.expose()).await.unwrap();
-    store.fail_next(Op::Delete, Fault::After);
+    // The theft's tombstone is written, its answer lost.
+    store.fail_next(Op::CompareAndSwap, Fault::After);
     assert!(matches!(
         m.refresh(s.refresh_token.expose()).await,
         Err(RefreshError::TokenTheftDetected { .. })
     ));
-    assert!(store.inner().is_empty());
+    assert!(m.session(&s.handle).await.unwrap().is_none());
+    assert_eq!(store.inner().len(), 1, "the tombstone alone");
 }
 
 #[tokio::test]
@@ -891,7 +893,8 @@ async fn sec_24_theft_revocation_failure_fails_closed_and_retries() {
         .unwrap();
     let s = m.create("alice").await.unwrap();
     m.refresh(s.refresh_token.expose()).await.unwrap();
-    store.fail_next(Op::Delete, Fault::Before);
+    // The theft's tombstone is not written.
+    store.fail_next(Op::CompareAndSwap, Fault::Before);
     assert!(matches!(
         m.refresh(s.refresh_token.expose()).await,
         Err(RefreshError::Store(_))

@@ -20,7 +20,7 @@ use crate::random;
 use crate::record::{RotationNonce, SessionRecord};
 use crate::refresh_token::Presented;
 use crate::rotation::{
-    Decision, PresentedToken, RotateOutcome, Rotation, burned, decide, is_burned,
+    Decision, PresentedToken, RotateOutcome, Rotation, Tombstone, burned, decide, tombstone,
 };
 use crate::store::SessionStore;
 
@@ -104,6 +104,9 @@ impl<S: SessionStore> SessionManager<S> {
                 (Decision::Theft, Some(record)) => {
                     return Err(self.theft(&presented, record).await);
                 }
+                (Decision::TheftRevoked, Some(record)) => {
+                    return Err(self.theft_revoked(record).await);
+                }
                 (Decision::Expired, _) => {
                     // Cleaning up is a courtesy; the answer does not depend on it.
                     let _ = inner.store.delete(&presented.handle).await;
@@ -113,7 +116,10 @@ impl<S: SessionStore> SessionManager<S> {
                     log_warn!(session = %presented.handle, "refresh token from a generation the store never reached");
                     return Err(RefreshError::Unauthorized(Rejection::FutureGeneration));
                 }
-                (Decision::NotFound | Decision::Grace | Decision::Theft, _) => {
+                (
+                    Decision::NotFound | Decision::Grace | Decision::Theft | Decision::TheftRevoked,
+                    _,
+                ) => {
                     return Err(RefreshError::Unauthorized(Rejection::SessionNotFound));
                 }
             }
@@ -182,10 +188,13 @@ impl<S: SessionStore> SessionManager<S> {
         Ok(self.issue(record, &secret, now))
     }
 
-    /// Row 7: revoke per policy and report. A theft is reported only once
-    /// the stolen session is known to be dead; when even that failed, the
-    /// store error is returned and the session is as it was, so the next
-    /// presentation of the copied token tries again.
+    /// Row 7: revoke per policy and report. The stolen session becomes a
+    /// [tombstone](burned) (not deleted: its later tokens are then told
+    /// why it ended); under [`TheftPolicy::RevokeAllForUser`] every other
+    /// session of the user is deleted as well. A theft is reported only
+    /// once the stolen session is known to be dead; when even that failed,
+    /// the store error is returned and the session is as it was, so the
+    /// next presentation of the copied token tries again.
     async fn theft(&self, presented: &Presented, record: SessionRecord) -> RefreshError {
         log_warn!(
             session = %record.handle,
@@ -193,15 +202,17 @@ impl<S: SessionStore> SessionManager<S> {
             current_generation = record.generation,
             "refresh token reuse detected, revoking"
         );
-        let incomplete = match self.inner.config.theft_policy {
-            TheftPolicy::RevokeSession => match self.delete_stolen(&record).await {
-                Ok(()) => None,
-                Err(e) => return RefreshError::Store(e),
-            },
-            TheftPolicy::RevokeAllForUser => match self.revoke_all_after_theft(&record).await {
-                Ok(incomplete) => incomplete,
-                Err(e) => return RefreshError::Store(e),
-            },
+        let policy = self.inner.config.theft_policy;
+        let state = match policy {
+            TheftPolicy::RevokeSession => Tombstone::Final,
+            TheftPolicy::RevokeAllForUser => Tombstone::RevokeAllPending,
+        };
+        if let Err(e) = self.set_tombstone(&record, state, false).await {
+            return RefreshError::Store(e);
+        }
+        let incomplete = match policy {
+            TheftPolicy::RevokeSession => None,
+            TheftPolicy::RevokeAllForUser => self.finish_revoke_all(&record).await,
         };
         self.emit(SessionEvent::TheftDetected {
             handle: record.handle,
@@ -218,19 +229,66 @@ impl<S: SessionStore> SessionManager<S> {
                 handle: record.handle,
                 user_id: record.user_id,
             },
-            Some(source) => {
-                log_warn!(session = %record.handle, "revoking every session of the user after a theft did not complete");
-                self.emit(SessionEvent::TheftRevocationIncomplete {
-                    handle: record.handle,
-                    user_id: record.user_id.clone(),
-                });
-                RefreshError::TheftRevocationIncomplete {
-                    handle: record.handle,
-                    user_id: record.user_id,
-                    source,
+            Some(source) => self.revocation_incomplete(record, source),
+        }
+    }
+
+    /// After row 7: a token of a session already revoked for a theft. Its
+    /// holder is told so (`Unauthorized(TheftRevoked)`); if the user's
+    /// other sessions were still to be revoked, this call tries again.
+    async fn theft_revoked(&self, record: SessionRecord) -> RefreshError {
+        if self.inner.config.theft_policy == TheftPolicy::RevokeAllForUser
+            && tombstone(&record) == Some(Tombstone::RevokeAllPending)
+            && let Some(source) = self.finish_revoke_all(&record).await
+        {
+            return self.revocation_incomplete(record, source);
+        }
+        RefreshError::Unauthorized(Rejection::TheftRevoked)
+    }
+
+    fn revocation_incomplete(&self, record: SessionRecord, source: StoreError) -> RefreshError {
+        log_warn!(session = %record.handle, "revoking every session of the user after a theft did not complete");
+        self.emit(SessionEvent::TheftRevocationIncomplete {
+            handle: record.handle,
+            user_id: record.user_id.clone(),
+        });
+        RefreshError::TheftRevocationIncomplete {
+            handle: record.handle,
+            user_id: record.user_id,
+            source,
+        }
+    }
+
+    /// [`TheftPolicy::RevokeAllForUser`]: deletes every session of the
+    /// user but the stolen session's tombstone, trying a few times, then
+    /// marks the tombstone final. Until then it says the job is pending,
+    /// so that if the store keeps failing, the next presentation of any
+    /// token of the stolen session tries again: the job is finished by a
+    /// later call, never forgotten. Returns the last error when the user's
+    /// sessions could not all be deleted.
+    async fn finish_revoke_all(&self, stolen: &SessionRecord) -> Option<StoreError> {
+        let store = &self.inner.store;
+        let mut last = None;
+        for _ in 0..REVOKE_ALL_ATTEMPTS {
+            match store
+                .delete_by_user(&stolen.user_id, Some(&stolen.handle))
+                .await
+            {
+                Ok(_) => {
+                    last = None;
+                    break;
                 }
+                Err(e) => last = Some(e),
             }
         }
+        if last.is_none() {
+            // Failing to record it only means a later presentation of a
+            // token of the stolen session deletes the user's sessions again.
+            if let Ok(Some(current)) = store.load(&stolen.handle).await {
+                let _ = self.set_tombstone(&current, Tombstone::Final, true).await;
+            }
+        }
+        last
     }
 
     /// Deletes the stolen session. A failed delete may have happened with
@@ -246,39 +304,20 @@ impl<S: SessionStore> SessionManager<S> {
         }
     }
 
-    /// [`TheftPolicy::RevokeAllForUser`]: first make the stolen session
-    /// unusable without deleting it ([`burned`]: every token of it is then
-    /// reuse, and its access tokens fail strict verification), then delete
-    /// every session of the user, trying a few times. The burned record
-    /// stays until that succeeds, so that if it never does, the next
-    /// presentation of any token of the stolen session is a theft again
-    /// and tries again: the job is finished by a later call, never
-    /// forgotten. Returns the last error when the user's sessions could not
-    /// all be deleted.
-    async fn revoke_all_after_theft(
+    /// Makes the session's record its [tombstone](burned) in `state` with a
+    /// compare-and-swap. Done when the stored record is that tombstone (any
+    /// tombstone, unless `exact`) or gone; an error when the store failed
+    /// and it is not.
+    async fn set_tombstone(
         &self,
         record: &SessionRecord,
-    ) -> Result<Option<StoreError>, StoreError> {
-        self.burn(record).await?;
-        let store = &self.inner.store;
-        let mut last = None;
-        for _ in 0..REVOKE_ALL_ATTEMPTS {
-            match store.delete_by_user(&record.user_id, None).await {
-                Ok(_) => return Ok(None),
-                Err(e) => last = Some(e),
-            }
-        }
-        Ok(last)
-    }
-
-    /// Replaces the stolen session's record with its [`burned`] form. Done
-    /// when the record is burned or gone; an error when the store failed
-    /// and the record is still usable.
-    async fn burn(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        state: Tombstone,
+        exact: bool,
+    ) -> Result<(), StoreError> {
         let store = &self.inner.store;
         let mut current = record.clone();
         for _ in 0..MAX_ROUNDS {
-            let Some(next) = burned(&current) else {
+            let Some(next) = burned(&current, state) else {
                 // Counters at the end of their range: deleting is the only
                 // way to make it unusable.
                 return self.delete_stolen(&current).await;
@@ -290,7 +329,9 @@ impl<S: SessionStore> SessionManager<S> {
             };
             match (store.load(&record.handle).await, failure) {
                 (Ok(None), _) => return Ok(()),
-                (Ok(Some(found)), _) if is_burned(&found) => return Ok(()),
+                (Ok(Some(found)), _) if tombstone(&found).is_some_and(|t| !exact || t == state) => {
+                    return Ok(());
+                }
                 (Ok(Some(found)), None) => current = found,
                 (_, Some(e)) | (Err(e), None) => return Err(e),
             }

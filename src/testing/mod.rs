@@ -52,10 +52,12 @@
 mod contract;
 mod counting;
 mod fault;
+mod fault_revocation;
 mod fault_suite;
 mod fixtures;
 pub mod fuzz;
 mod history;
+mod history_model;
 mod instances;
 mod rotate;
 mod through_manager;

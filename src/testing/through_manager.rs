@@ -48,8 +48,19 @@ pub(super) async fn rotation_and_theft_detection_work_through_the_store<S: Sessi
         "after theft the newest token must fail too"
     );
     assert!(
-        m.store().load(&s.handle).await.expect("load").is_none(),
-        "theft revokes the session"
+        m.store()
+            .load(&s.handle)
+            .await
+            .expect("load")
+            .is_none_or(|r| crate::rotation::is_burned(&r)),
+        "theft revokes the session: only its tombstone is left"
+    );
+    assert!(
+        matches!(
+            m.refresh(s.refresh_token.expose()).await,
+            Err(RefreshError::Unauthorized(crate::Rejection::TheftRevoked))
+        ),
+        "a later presentation is told the session ended for a theft"
     );
 }
 
