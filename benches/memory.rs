@@ -109,8 +109,11 @@ fn verified_cache(rt: &tokio::runtime::Runtime, n: usize) -> f64 {
         tokens
     });
     let region = Region::new(GLOBAL);
-    for t in &tokens {
-        drop(manager.verify(t).expect("valid"));
+    // A token is kept the second time it verifies.
+    for _ in 0..2 {
+        for t in &tokens {
+            drop(manager.verify(t).expect("valid"));
+        }
     }
     let bytes = live(&region);
     bytes as f64 / n as f64

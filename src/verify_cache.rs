@@ -24,12 +24,18 @@
 //!   (a new JWKS), none of them is answered again, and the cache is
 //!   cleared.
 //! - The number of entries and the length of a cached token are bounded.
+//! - A token enters the cache the second time it verifies, not the first:
+//!   a token sent once (most requests of a client that is about to refresh,
+//!   or a flood of distinct tokens) costs the cache a hash and a look at one
+//!   slot, not an insertion. A small array of keyed hashes of recently seen
+//!   tokens (never the tokens) says which were seen.
 //!
 //! The cache is `quick_cache`'s (a sharded, concurrent S3-FIFO cache), not
 //! a hand-written one.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::OffsetDateTime;
 
@@ -45,6 +51,10 @@ pub(crate) const MAX_CACHED_TOKEN_LEN: usize = 2048;
 /// one validation).
 pub(crate) struct VerifyCache {
     entries: quick_cache::sync::Cache<u64, Arc<Entry>>,
+    /// Keyed hashes of tokens verified once: a token is cached when it
+    /// verifies again while its hash is still here. Twice as many slots as
+    /// entries, each overwritten by the next token that lands on it.
+    seen: Box<[AtomicU64]>,
     /// Keyed with random keys drawn when the cache is made: where a token
     /// lands cannot be predicted or steered.
     hasher: ahash::RandomState,
@@ -62,8 +72,13 @@ struct Entry {
 impl VerifyCache {
     /// A cache of at most `capacity` tokens.
     pub(crate) fn new(capacity: usize) -> Self {
+        let slots = capacity
+            .saturating_mul(2)
+            .clamp(64, 1 << 22)
+            .next_power_of_two();
         Self {
             entries: quick_cache::sync::Cache::new(capacity),
+            seen: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             hasher: ahash::RandomState::new(),
             capacity,
         }
@@ -93,7 +108,7 @@ impl VerifyCache {
             return Ok(verified);
         }
         let (verified, cacheable) = access_token::verify_cacheable(keys, token, now, validation)?;
-        if cacheable {
+        if cacheable && self.seen_before(key) {
             self.entries.insert(
                 key,
                 Arc::new(Entry {
@@ -137,6 +152,19 @@ impl VerifyCache {
             Some((_, Trust::Full)) => Some(entry.verified.clone()),
             _ => None,
         }
+    }
+
+    /// Whether the token with this keyed hash verified recently, noting
+    /// that it has now.
+    #[inline]
+    fn seen_before(&self, key: u64) -> bool {
+        // The high bits pick the slot (the cache's own table uses the
+        // hash again, and a different spread of it).
+        let mask = self.seen.len() - 1;
+        let slot = (key >> 32) as usize & mask;
+        self.seen
+            .get(slot)
+            .is_some_and(|s| s.swap(key, Ordering::Relaxed) == key)
     }
 
     /// Forgets every entry: the key set changed.
@@ -230,7 +258,10 @@ mod tests {
         let cache = VerifyCache::new(16);
         let t = token(&key("k"), "alice", 600);
         let first = cache.verify(&keys, &t, at(0), &validation());
-        assert_eq!(cache.len(), 1, "a valid token is cached");
+        assert_eq!(cache.len(), 0, "a token seen once is not kept");
+        let second = cache.verify(&keys, &t, at(0), &validation());
+        assert!(same(&first, &second));
+        assert_eq!(cache.len(), 1, "a valid token seen twice is cached");
         for offset in [0, 1, 300, 599, 600 + 29] {
             let hit = cache.verify(&keys, &t, at(offset), &validation());
             assert!(same(&hit, &full(&keys, &t, at(offset))), "at {offset}");
@@ -246,6 +277,8 @@ mod tests {
         let cache = VerifyCache::new(16);
         let t = token(&key("k"), "alice", 600);
         cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        assert_eq!(cache.len(), 1);
         // exp + leeway: expired.
         assert!(matches!(
             cache.verify(&keys, &t, at(630), &validation()),
@@ -266,6 +299,8 @@ mod tests {
         let cache = VerifyCache::new(16);
         let t = token(&key("k"), "alice", 600);
         cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        assert_eq!(cache.len(), 1);
         for i in 0..t.len() {
             for replacement in [b'A', b'B', b'-', b'.', b'z'] {
                 let mut bytes = t.clone().into_bytes();
@@ -298,6 +333,8 @@ mod tests {
         let cache = VerifyCache::new(16);
         let t = token(&key("old"), "alice", 600);
         cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        cache.verify(&keys, &t, at(1), &validation()).unwrap();
+        assert_eq!(cache.len(), 1);
         cache.verify(&keys, &t, at(99), &validation()).unwrap();
         assert!(matches!(
             cache.verify(&keys, &t, until, &validation()),
@@ -306,6 +343,7 @@ mod tests {
         // The same keys in a new key set (a verifier's new JWKS): entries
         // of the old set are not answered, even for a key that stayed.
         let current = token(&key("new"), "bob", 600);
+        cache.verify(&keys, &current, at(0), &validation()).unwrap();
         cache.verify(&keys, &current, at(0), &validation()).unwrap();
         let without = KeySet::new(key("other"), vec![]).unwrap();
         assert!(matches!(
@@ -319,10 +357,12 @@ mod tests {
         let keys = KeySet::new(key("k"), vec![]).unwrap();
         let cache = VerifyCache::new(16);
         let expired = token(&key("k"), "alice", -100);
-        assert!(cache.verify(&keys, &expired, at(0), &validation()).is_err());
-        assert!(cache.verify(&keys, "a.b.c", at(0), &validation()).is_err());
         let forged = token(&SigningKey::hs256("k", &[0x43; 32]).unwrap(), "eve", 600);
-        assert!(cache.verify(&keys, &forged, at(0), &validation()).is_err());
+        for _ in 0..3 {
+            assert!(cache.verify(&keys, &expired, at(0), &validation()).is_err());
+            assert!(cache.verify(&keys, "a.b.c", at(0), &validation()).is_err());
+            assert!(cache.verify(&keys, &forged, at(0), &validation()).is_err());
+        }
         assert_eq!(cache.len(), 0);
     }
 
@@ -357,6 +397,7 @@ mod tests {
         for i in 0..500 {
             let t = token(&key("k"), &format!("user-{i}"), 600);
             small.verify(&keys, &t, at(0), &validation()).unwrap();
+            small.verify(&keys, &t, at(0), &validation()).unwrap();
             assert!(small.len() <= 50);
         }
     }
@@ -382,9 +423,11 @@ mod tests {
                 custom: &custom,
             },
         );
-        cache
-            .verify(&keys, long.expose(), at(0), &validation())
-            .unwrap();
+        for _ in 0..3 {
+            cache
+                .verify(&keys, long.expose(), at(0), &validation())
+                .unwrap();
+        }
         assert_eq!(cache.len(), 0);
     }
 }
