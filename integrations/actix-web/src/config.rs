@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap};
+use serde_json::{Map, Value};
 use sessionkit::clock::{Clock, SystemClock};
 use sessionkit::store::SessionStore;
 use sessionkit::web::{CookieConfig, CsrfPolicy, TokenSourceError, token_from_authorization};
@@ -174,7 +175,12 @@ pub(crate) struct Inner {
     pub(crate) transport: Transport,
     pub(crate) routes: SessionRoutes,
     pub(crate) clock: Box<dyn Clock>,
+    pub(crate) list_fields: Option<Box<ListFields>>,
 }
+
+/// Extra fields of a session-list entry, from the session's server-side
+/// data.
+pub(crate) type ListFields = dyn Fn(&Value) -> Map<String, Value> + Send + Sync;
 
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -365,6 +371,7 @@ pub struct SessionsBuilder {
     transport: Transport,
     routes: SessionRoutes,
     clock: Box<dyn Clock>,
+    list_fields: Option<Box<ListFields>>,
 }
 
 impl fmt::Debug for SessionsBuilder {
@@ -387,6 +394,7 @@ impl SessionsBuilder {
             transport: Transport::default(),
             routes: SessionRoutes::default(),
             clock: Box::new(SystemClock),
+            list_fields: None,
         }
     }
 
@@ -424,6 +432,19 @@ impl SessionsBuilder {
         self
     }
 
+    /// Adds fields to each entry of the session list (`GET
+    /// /auth/sessions`), computed from the session's server-side data: for
+    /// example the device the session was created on. The data itself is
+    /// never sent; only what `fields` picks from it. Fields named
+    /// `session_handle`, `created_at` or `current` are ignored.
+    pub fn session_list_fields(
+        mut self,
+        fields: impl Fn(&Value) -> Map<String, Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.list_fields = Some(Box::new(fields));
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -446,6 +467,7 @@ impl SessionsBuilder {
                 transport: self.transport,
                 routes: self.routes,
                 clock: self.clock,
+                list_fields: self.list_fields,
             }),
         })
     }

@@ -55,12 +55,11 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
     }
 
-    /// `429 {"error":"too_many_requests"}` with `Retry-After: seconds`.
-    pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after_secs.max(1)),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
-        }
+    /// The same answer with `Retry-After: seconds` (at least 1), for a
+    /// rate-limited request.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// `500 {"error":"internal_error"}`; the cause goes to the log only.

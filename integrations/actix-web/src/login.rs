@@ -117,19 +117,23 @@ async fn revoke_previous(sessions: &Sessions, request: &HttpRequest) {
     };
     let cookies = sessions.cookies();
     let headers = || crate::config::values(request.headers(), "cookie");
-    let revoked = match cookies.refresh_token_from_cookies(headers()) {
-        Ok(token) => manager.revoke_with_refresh_token(token).await,
-        Err(_) => Ok(None),
-    };
-    if matches!(revoked, Ok(Some(_))) {
-        return;
+    if let Ok(token) = cookies.refresh_token_from_cookies(headers()) {
+        match manager.revoke_with_refresh_token(token).await {
+            Ok(Some(_)) => return,
+            Ok(None) | Err(SessionError::Unauthorized(_)) => {}
+            Err(e) => log_not_revoked(&e),
+        }
     }
     if let Ok(token) = cookies.access_token_from_cookies(headers())
         && let Err(e @ (SessionError::Store(_) | SessionError::Random(_))) =
             manager.revoke_with_access_token(token).await
     {
-        log::warn!("sessionkit-actix-web: the previous session was not revoked at login: {e}");
+        log_not_revoked(&e);
     }
+}
+
+fn log_not_revoked(e: &SessionError) {
+    log::warn!("sessionkit-actix-web: the previous session was not revoked at login: {e}");
 }
 
 impl<'a> IntoFuture for Login<'a> {

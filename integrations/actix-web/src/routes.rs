@@ -8,7 +8,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse, Route};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sessionkit::web::TokenSourceError;
 use sessionkit::{SessionError, SessionHandle, Verified};
 
@@ -223,11 +223,17 @@ async fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
         .await?
         .into_iter()
         .map(|s| {
-            json!({
-                "session_handle": s.handle.to_string(),
-                "created_at": s.created_at.unix_timestamp(),
-                "current": s.handle == current,
-            })
+            let mut entry = match &sessions.inner.list_fields {
+                Some(fields) => fields(&s.session_data),
+                None => Map::new(),
+            };
+            entry.insert("session_handle".to_owned(), s.handle.to_string().into());
+            entry.insert(
+                "created_at".to_owned(),
+                s.created_at.unix_timestamp().into(),
+            );
+            entry.insert("current".to_owned(), (s.handle == current).into());
+            Value::Object(entry)
         })
         .collect();
     Ok(private_json(Value::Array(list)))

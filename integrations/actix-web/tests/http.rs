@@ -178,7 +178,13 @@ impl Harness {
         let builder = Sessions::builder(manager.clone())
             .csrf(CsrfPolicy::new([ORIGIN]).unwrap())
             .transport(Transport::Both)
-            .clock(Arc::clone(&clock));
+            .clock(Arc::clone(&clock))
+            .session_list_fields(|data| {
+                let mut fields = serde_json::Map::new();
+                fields.insert("device".to_owned(), data["device"].clone());
+                fields.insert("current".to_owned(), json!("ignored"));
+                fields
+            });
         let sessions = change(builder).build().unwrap();
         Self::serve(sessions, manager, clock).await
     }
@@ -794,6 +800,7 @@ async fn sessions_lists_and_revokes_only_ones_own() {
     assert_eq!(entries.iter().filter(|e| e["current"] == true).count(), 1);
     for e in entries {
         assert!(e["created_at"].is_i64());
+        assert_eq!(e["device"], "test");
         assert_eq!(e["current"], e["session_handle"] == mine);
     }
     let phone_handle = h.me(&phone).await.json["session_handle"].clone();
