@@ -162,7 +162,8 @@ fn under(route: &str, scope: &str) -> bool {
 /// Cloning is cheap (one `Arc`). Register it once:
 /// `App::new().configure(sessions.configure())` adds it as app data and
 /// mounts the session routes; `App::new().app_data(sessions.clone())` adds
-/// only the app data, for the extractors.
+/// only the app data, for the extractors. A handler takes it as an
+/// argument (it is an extractor too).
 #[derive(Clone)]
 pub struct Sessions {
     pub(crate) inner: Arc<Inner>,
@@ -328,7 +329,7 @@ impl Sessions {
     }
 
     /// The configuration registered with the application.
-    pub(crate) fn from_request(request: &HttpRequest) -> Result<Self, ApiError> {
+    pub(crate) fn from_app_data(request: &HttpRequest) -> Result<Self, ApiError> {
         request
             .app_data::<Self>()
             .cloned()
@@ -436,7 +437,8 @@ impl SessionsBuilder {
     /// /auth/sessions`), computed from the session's server-side data: for
     /// example the device the session was created on. The data itself is
     /// never sent; only what `fields` picks from it. Fields named
-    /// `session_handle`, `created_at` or `current` are ignored.
+    /// `session_handle`, `created_at`, `last_active_at` or `current` are
+    /// ignored.
     pub fn session_list_fields(
         mut self,
         fields: impl Fn(&Value) -> Map<String, Value> + Send + Sync + 'static,

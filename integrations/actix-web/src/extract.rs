@@ -148,6 +148,18 @@ impl FromRequest for StrictSession {
     }
 }
 
+/// The configuration itself, from the app data that
+/// [`Sessions::configure`] (or `App::app_data(sessions)`) registered: a
+/// login handler takes it as an argument to call [`Sessions::login`].
+impl FromRequest for Sessions {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::from_app_data(request))
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Strictness {
     Stateless,
@@ -164,7 +176,7 @@ async fn verify(
     strictness: Strictness,
     anonymous_ok: bool,
 ) -> Result<Option<Verified>, ApiError> {
-    let sessions = Sessions::from_request(request)?;
+    let sessions = Sessions::from_app_data(request)?;
     let Some(token) = sessions.access_token(request, anonymous_ok)? else {
         return Ok(None);
     };

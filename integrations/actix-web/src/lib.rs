@@ -11,7 +11,7 @@
 //!
 //! /// Log in: check the credentials, then one call.
 //! async fn login(
-//!     sessions: web::Data<Sessions>,
+//!     sessions: Sessions,
 //!     request: HttpRequest,
 //!     body: web::Bytes,
 //! ) -> Result<HttpResponse, ApiError> {
@@ -41,7 +41,6 @@
 //! // `HttpServer::new(move || App::new().configure(sessions.configure())...)`
 //! let app = test::init_service(
 //!     App::new()
-//!         .app_data(web::Data::new(sessions.clone()))
 //!         .configure(sessions.configure()) // /auth/refresh, /auth/logout, ...
 //!         .route("/auth/login", web::post().to(login))
 //!         .route("/api/me", web::get().to(me)),

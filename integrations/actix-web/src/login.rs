@@ -31,7 +31,7 @@ impl Sessions {
     /// # use sessionkit_actix_web::{ApiError, Sessions};
     /// # fn check_password(_: &[u8]) -> Option<String> { None }
     /// async fn login(
-    ///     sessions: web::Data<Sessions>,
+    ///     sessions: Sessions,
     ///     request: HttpRequest,
     ///     body: web::Bytes,
     /// ) -> Result<HttpResponse, ApiError> {

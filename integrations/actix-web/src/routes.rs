@@ -27,7 +27,7 @@ impl Sessions {
     /// | `POST /auth/refresh` | new tokens (cookies, or the body in header mode with `{"refresh_token"}`); `401 {"error","reason"?}` clearing both cookies |
     /// | `POST /auth/logout` | revokes the session of the refresh token, or else of the access token (an expired one will do); clears the cookies; `Clear-Site-Data: "cookies"` |
     /// | `POST /auth/logout-all` | `{"revoked": N}`: every session of the caller |
-    /// | `GET /auth/sessions` | `[{"session_handle","created_at","current"}]` |
+    /// | `GET /auth/sessions` | `[{"session_handle","created_at","last_active_at","current"}]`, times in Unix seconds, oldest first |
     /// | `DELETE /auth/sessions/{handle}` | revokes one of the caller's sessions; `404 not_found` for any other |
     /// | `GET /.well-known/jwks.json` | the public keys (EdDSA); `404 not_found` with HS256 |
     ///
@@ -231,6 +231,11 @@ async fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
             entry.insert(
                 "created_at".to_owned(),
                 s.created_at.unix_timestamp().into(),
+            );
+            let last_active = s.last_refreshed_at.unwrap_or(s.created_at);
+            entry.insert(
+                "last_active_at".to_owned(),
+                last_active.unix_timestamp().into(),
             );
             entry.insert("current".to_owned(), (s.handle == current).into());
             Value::Object(entry)

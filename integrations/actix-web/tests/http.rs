@@ -129,7 +129,7 @@ fn manager(clock: &Arc<ManualClock>, signing: SigningKey) -> Manager {
 }
 
 async fn login(
-    sessions: web::Data<Sessions>,
+    sessions: Sessions,
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -196,7 +196,6 @@ impl Harness {
     async fn serve(sessions: Sessions, manager: Manager, clock: Arc<ManualClock>) -> Self {
         let app = test::init_service(
             App::new()
-                .app_data(web::Data::new(sessions.clone()))
                 .configure(sessions.configure())
                 .route("/auth/login", web::post().to(login))
                 .route("/api/me", web::get().to(me))
@@ -800,6 +799,7 @@ async fn sessions_lists_and_revokes_only_ones_own() {
     assert_eq!(entries.iter().filter(|e| e["current"] == true).count(), 1);
     for e in entries {
         assert!(e["created_at"].is_i64());
+        assert!(e["last_active_at"].as_i64() >= e["created_at"].as_i64());
         assert_eq!(e["device"], "test");
         assert_eq!(e["current"], e["session_handle"] == mine);
     }
