@@ -68,6 +68,10 @@ impl FromRequest for Session {
 /// without one, and otherwise exactly as [`Session`] (an invalid or expired
 /// token is refused, not ignored, so that the client refreshes or logs in
 /// again rather than silently browsing as nobody).
+///
+/// A request without the access cookie carries no ambient authority, so
+/// it skips the CSRF check: an anonymous cross-site `POST` gets `None`,
+/// while one with the cookie is refused with `403 csrf`.
 #[derive(Clone, Debug)]
 pub struct OptionalSession(pub Option<Session>);
 
