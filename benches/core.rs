@@ -5,6 +5,10 @@
 //!   `decode` of the same token and two raw HMAC-SHA256 floors over the same
 //!   signing input (keyed on every call, as a naive caller does, and cloned
 //!   from a precomputed keyed state, the stricter floor);
+//! - `verified_cache_hs256`: a hit in the cache of verified tokens against
+//!   `jsonwebtoken`'s `decode` of the same token, and a miss (a stream of
+//!   tokens the cache has not seen) against the same stream verified with
+//!   no cache;
 //! - `sign_hs256`: signing the same claims with sessionkit and with
 //!   `jsonwebtoken::encode`;
 //! - `memory_store`: create, refresh, refresh inside the grace window,
@@ -13,7 +17,11 @@
 //!   equivalent record).
 //!
 //! `cargo bench -p sessionkit --bench core`
-#![allow(clippy::expect_used, reason = "a benchmark stops on the first failure")]
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a benchmark stops on the first failure"
+)]
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -124,6 +132,75 @@ fn verify(c: &mut Criterion) {
             let mut mac = keyed.clone();
             mac.update(black_box(signing_input.as_bytes()));
             mac.verify_slice(black_box(&signature)).expect("valid")
+        })
+    });
+    group.finish();
+}
+
+fn verified_cache(c: &mut Criterion) {
+    let rt = runtime();
+    let plain = manager();
+    let cached = SessionManager::builder(MemoryStore::new())
+        .signing_key(SigningKey::hs256("bench", &KEY).expect("valid key"))
+        .refresh_key(RefreshKey::new(1, &[0x24; 32]).expect("valid key"))
+        .clock(Arc::new(ManualClock::starting_now()))
+        .verified_token_cache(1024)
+        .build()
+        .expect("valid configuration");
+    let token = rt
+        .block_on(
+            cached
+                .create("user-1234")
+                .claims(json!({"role": "admin"}))
+                .into_future(),
+        )
+        .expect("create")
+        .access_token
+        .into_string();
+    cached.verify(&token).expect("valid");
+    let decoding_key = jsonwebtoken::DecodingKey::from_secret(&KEY);
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    // Misses: many more distinct tokens than the cache holds, cycled, so
+    // (nearly) every verification is a first sight and an insertion.
+    let stream: Vec<String> = (0..16_384)
+        .map(|i| {
+            rt.block_on(
+                cached
+                    .create(format!("user-{i}"))
+                    .claims(json!({"role": "admin"}))
+                    .into_future(),
+            )
+            .expect("create")
+            .access_token
+            .into_string()
+        })
+        .collect();
+    for t in &stream {
+        plain.verify(t).expect("the plain manager shares the key");
+    }
+
+    let mut group = c.benchmark_group("verified_cache_hs256");
+    group.bench_function("sessionkit_cache_hit", |b| {
+        b.iter(|| cached.verify(black_box(&token)).expect("valid"))
+    });
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<JwtClaims>(black_box(&token), &decoding_key, &validation)
+                .expect("valid")
+        })
+    });
+    let mut i = 0;
+    group.bench_function("sessionkit_cache_miss", |b| {
+        b.iter(|| {
+            i = (i + 1) % stream.len();
+            cached.verify(black_box(&stream[i])).expect("valid")
+        })
+    });
+    let mut j = 0;
+    group.bench_function("sessionkit_no_cache_same_stream", |b| {
+        b.iter(|| {
+            j = (j + 1) % stream.len();
+            plain.verify(black_box(&stream[j])).expect("valid")
         })
     });
     group.finish();
@@ -294,6 +371,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = verify, sign, sessions
+    targets = verify, verified_cache, sign, sessions
 }
 criterion_main!(benches);

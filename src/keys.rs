@@ -424,7 +424,14 @@ impl Trust {
 #[derive(Clone, Debug)]
 pub(crate) struct KeySet {
     keys: Vec<(Key, Option<OffsetDateTime>)>,
+    /// Unique to this key set among those the process makes: what a cache
+    /// of verified tokens checks, so that no entry outlives the keys that
+    /// verified it.
+    id: u64,
 }
+
+/// The id of the next key set.
+static NEXT_KEY_SET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl KeySet {
     /// The keys of an issuer: the active signing key, keys published ahead
@@ -474,7 +481,13 @@ impl KeySet {
                 return Err(ConfigError::DuplicateKeyId);
             }
         }
-        Ok(Self { keys })
+        let id = NEXT_KEY_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { keys, id })
+    }
+
+    /// This key set's id, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The key with exactly this kid, and what it may vouch for at `now`.

@@ -119,6 +119,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod verifier;
+mod verify_cache;
 
 pub use crate::access_token::{AccessToken, Verified};
 pub use crate::error::{

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::error::{ConfigError, Rejection, VerifyError};
 use crate::jwks::{DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource};
 use crate::keys::KeySet;
+use crate::verify_cache::VerifyCache;
 
 /// Verifies access tokens with public keys only: for services that accept
 /// tokens an auth service issued and hold neither its store nor any secret.
@@ -41,6 +42,7 @@ pub struct Verifier {
 struct Inner {
     keys: RwLock<Arc<KeySet>>,
     validation: Validation,
+    cache: Option<VerifyCache>,
     clock: Box<dyn Clock>,
     source: Option<Box<dyn JwksSource>>,
     min_fetch_interval: Duration,
@@ -67,6 +69,7 @@ impl Verifier {
             clock: Box::new(SystemClock),
             source: None,
             min_fetch_interval: DEFAULT_MIN_FETCH_INTERVAL,
+            cache_capacity: 0,
         }
     }
 
@@ -79,13 +82,17 @@ impl Verifier {
     /// included: a verifier holds no HMAC secret).
     pub fn verify(&self, access_token: &str) -> Result<Verified, VerifyError> {
         let keys = self.key_set();
-        access_token::verify(
-            &keys,
-            access_token,
-            self.inner.clock.now(),
-            &self.inner.validation,
-            Expiry::Enforce,
-        )
+        let now = self.inner.clock.now();
+        match &self.inner.cache {
+            Some(cache) => cache.verify(&keys, access_token, now, &self.inner.validation),
+            None => access_token::verify(
+                &keys,
+                access_token,
+                now,
+                &self.inner.validation,
+                Expiry::Enforce,
+            ),
+        }
     }
 
     /// As [`verify`](Self::verify), but a token signed with an unknown key
@@ -164,6 +171,11 @@ impl Verifier {
             .keys
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        // Entries name the key set that verified them and are never
+        // answered under another; this only frees their memory.
+        if let Some(cache) = &self.inner.cache {
+            cache.clear();
+        }
     }
 }
 
@@ -174,6 +186,7 @@ pub struct VerifierBuilder {
     clock: Box<dyn Clock>,
     source: Option<Box<dyn JwksSource>>,
     min_fetch_interval: Duration,
+    cache_capacity: usize,
 }
 
 impl fmt::Debug for VerifierBuilder {
@@ -238,6 +251,18 @@ impl VerifierBuilder {
         self
     }
 
+    /// Keeps up to `capacity` verified access tokens, so that a token seen
+    /// before is answered without the signature check; 0 (the default) for
+    /// none. Worth it for EdDSA tokens, whose verification costs about
+    /// 45 µs: a cached answer costs about a tenth of a microsecond. See
+    /// [`SessionManagerBuilder::verified_token_cache`](crate::SessionManagerBuilder::verified_token_cache)
+    /// for the rules that keep a cached answer exact. A new JWKS (from the
+    /// source or [`Verifier::set_jwks`]) empties the cache.
+    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
     /// Validates the settings and builds the verifier.
     ///
     /// # Errors
@@ -267,6 +292,7 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 keys: RwLock::new(Arc::new(keys)),
                 validation,
+                cache: (self.cache_capacity > 0).then(|| VerifyCache::new(self.cache_capacity)),
                 clock: self.clock,
                 source: self.source,
                 min_fetch_interval: self.min_fetch_interval,

@@ -18,6 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sessionkit::store::TokenHash;
 use sessionkit::testing::fuzz;
+use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey};
 
 /// dudect's threshold: above it, the timings differ.
 const THRESHOLD: f64 = 4.5;
@@ -107,6 +108,43 @@ fn sec_04_secret_hash_comparison_time_does_not_depend_on_the_first_wrong_byte() 
     let (first, last) = (TokenHash::from_bytes(first), TokenHash::from_bytes(last));
     let t = measure([&first, &last], |h| stored.ct_eq(h));
     println!("secret hash: |t| = {:.2} (threshold {THRESHOLD})", t.abs());
+    assert!(t.abs() < THRESHOLD, "|t| = {t:.2}");
+}
+
+/// SEC-50: looking a token up in the cache of verified tokens takes the
+/// same time wherever it first differs from a cached one (here: at the
+/// first or the last character of the signature of a cached token; both
+/// then fail the signature check, whose MAC comparison is constant-time).
+#[test]
+#[ignore = "measures time; run by hand with --release"]
+fn sec_50_cached_lookup_time_does_not_depend_on_the_first_wrong_byte() {
+    let manager = SessionManager::builder(MemoryStore::new())
+        .signing_key(SigningKey::hs256("timing", &[0x61; 32]).expect("key"))
+        .refresh_key(RefreshKey::new(1, &[0x62; 32]).expect("key"))
+        .verified_token_cache(1000)
+        .build()
+        .expect("manager");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let session = rt
+        .block_on(manager.create("timing-user").into_future())
+        .expect("create");
+    let token = session.access_token.expose().to_owned();
+    manager.verify(&token).expect("cached");
+    let signature_at = token.rfind('.').expect("three segments") + 1;
+    let change = |i: usize| {
+        let mut bytes = token.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'Q' } else { b'A' };
+        String::from_utf8(bytes).expect("ascii")
+    };
+    let (first, last) = (change(signature_at), change(token.len() - 1));
+    assert!(manager.verify(&first).is_err() && manager.verify(&last).is_err());
+    let t = measure([&first, &last], |t| manager.verify(t).is_ok());
+    println!(
+        "cached lookup: |t| = {:.2} (threshold {THRESHOLD})",
+        t.abs()
+    );
     assert!(t.abs() < THRESHOLD, "|t| = {t:.2}");
 }
 

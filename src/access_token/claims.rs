@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -99,8 +100,14 @@ impl Serialize for Claims<'_> {
 
 /// A verified access token: only the verifier constructs one, after the
 /// signature and every claim check passed.
+///
+/// Cloning is cheap (one `Arc`): a cache of verified tokens hands out the
+/// same one again.
 #[derive(Clone)]
-pub struct Verified {
+pub struct Verified(Arc<VerifiedClaims>);
+
+/// What a [`Verified`] holds.
+struct VerifiedClaims {
     user_id: String,
     handle: SessionHandle,
     generation: u64,
@@ -108,42 +115,73 @@ pub struct Verified {
     expires_at: OffsetDateTime,
     auth_time: OffsetDateTime,
     custom: Map<String, Value>,
+    times: TimeClaims,
+}
+
+/// The time claims of a verified token, which a cached verification checks
+/// again against the clock: exactly the checks [`RawClaims::validate`]
+/// makes of them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeClaims {
+    nbf: Option<i64>,
+    iat: i64,
+    auth_time: i64,
+    exp: i64,
+}
+
+impl TimeClaims {
+    /// Whether the token is still acceptable at `now`: not before `nbf`,
+    /// `iat` or `auth_time`, and not expired, all with the leeway.
+    #[inline]
+    pub(crate) fn hold_at(&self, now: OffsetDateTime, leeway: i64) -> bool {
+        let now_s = now.unix_timestamp();
+        let latest = now_s.saturating_add(leeway);
+        !(self.nbf.is_some_and(|nbf| latest < nbf)
+            || self.iat > latest
+            || self.auth_time > latest
+            || now_s.saturating_sub(leeway) >= self.exp)
+    }
 }
 
 impl Verified {
     /// The `sub` claim: the user id.
     pub fn user_id(&self) -> &str {
-        &self.user_id
+        &self.0.user_id
     }
 
     /// The `sid` claim: the session handle.
     pub fn session_handle(&self) -> SessionHandle {
-        self.handle
+        self.0.handle
     }
 
     /// The `gen` claim: the refresh generation this token was issued with.
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.0.generation
     }
 
     /// The `iat` claim.
     pub fn issued_at(&self) -> OffsetDateTime {
-        self.issued_at
+        self.0.issued_at
     }
 
     /// The `exp` claim.
     pub fn expires_at(&self) -> OffsetDateTime {
-        self.expires_at
+        self.0.expires_at
     }
 
     /// The `auth_time` claim: when the user last authenticated.
     pub fn auth_time(&self) -> OffsetDateTime {
-        self.auth_time
+        self.0.auth_time
     }
 
     /// The custom claims (every claim that is not reserved).
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.custom
+        &self.0.custom
+    }
+
+    /// The time claims, for a cache to check again.
+    pub(crate) fn times(&self) -> TimeClaims {
+        self.0.times
     }
 
     /// The custom claims deserialized into a type of yours.
@@ -151,19 +189,19 @@ impl Verified {
     /// # Errors
     /// [`Rejection::Claims`] if they do not fit `C`.
     pub fn claims_as<C: serde::de::DeserializeOwned>(&self) -> Result<C, Rejection> {
-        C::deserialize(&Value::Object(self.custom.clone())).map_err(|_| Rejection::Claims)
+        C::deserialize(&Value::Object(self.0.custom.clone())).map_err(|_| Rejection::Claims)
     }
 }
 
 impl fmt::Debug for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verified")
-            .field("user_id", &self.user_id)
-            .field("handle", &self.handle)
-            .field("generation", &self.generation)
-            .field("issued_at", &self.issued_at)
-            .field("expires_at", &self.expires_at)
-            .field("auth_time", &self.auth_time)
+            .field("user_id", &self.0.user_id)
+            .field("handle", &self.0.handle)
+            .field("generation", &self.0.generation)
+            .field("issued_at", &self.0.issued_at)
+            .field("expires_at", &self.0.expires_at)
+            .field("auth_time", &self.0.auth_time)
             .finish_non_exhaustive()
     }
 }
@@ -337,6 +375,12 @@ impl RawClaims<'_> {
         let (Some(iat), Some(exp), Some(auth_time)) = (self.iat, self.exp, self.auth_time) else {
             return Err(Rejection::Claims);
         };
+        let times = TimeClaims {
+            nbf: self.nbf,
+            iat,
+            auth_time,
+            exp,
+        };
 
         // Saturating: `exp` or `nbf` at i64::MAX or MIN must be an ordinary
         // rejection, never an overflow.
@@ -367,7 +411,7 @@ impl RawClaims<'_> {
             return Err(Rejection::Claims);
         }
 
-        let verified = Verified {
+        let verified = Verified(Arc::new(VerifiedClaims {
             user_id: user_id.0.into_owned(),
             handle,
             generation,
@@ -375,7 +419,8 @@ impl RawClaims<'_> {
             expires_at,
             auth_time,
             custom: self.custom,
-        };
+            times,
+        }));
         if now_s.saturating_sub(validation.leeway) >= exp {
             Ok(Checked::Expired(verified))
         } else {

@@ -52,7 +52,7 @@ pub(super) fn key_for<'k>(
     header: &str,
     now: OffsetDateTime,
     path: HeaderPath,
-) -> Result<(&'k Key, Trust), Rejection> {
+) -> Result<KeyFound<'k>, Rejection> {
     // A key's own header parses to its `alg`, `typ: at+jwt` and its `kid`,
     // and `find` by that kid returns that key (kids are unique): the strict
     // path below would reach the same key with every check passed.
@@ -61,9 +61,27 @@ pub(super) fn key_for<'k>(
         HeaderPath::Strict => None,
     };
     match known {
-        Some(key) => Ok(key),
-        None => key_from_header(keys, header, now),
+        Some((key, trust)) => Ok(KeyFound {
+            key,
+            trust,
+            canonical: true,
+        }),
+        None => key_from_header(keys, header, now).map(|(key, trust)| KeyFound {
+            key,
+            trust,
+            canonical: false,
+        }),
     }
+}
+
+/// The key a header leads to.
+pub(super) struct KeyFound<'k> {
+    pub(super) key: &'k Key,
+    /// What the key may vouch for now.
+    pub(super) trust: Trust,
+    /// The header is the key's own, byte for byte (as every token it signs
+    /// has): the key can be found again from the header alone.
+    pub(super) canonical: bool,
 }
 
 /// The strict header checks: JSON with only `alg`, `typ` and `kid`, `typ:

@@ -73,20 +73,48 @@ fn check_with(
     validation: &Validation,
     path: HeaderPath,
 ) -> Result<Checked, Rejection> {
+    check_found(keys, token, now, validation, path).map(|(checked, _)| checked)
+}
+
+/// [`check_with`], also saying whether the token may be cached: valid, with
+/// a fully trusted key found again from the header alone.
+fn check_found(
+    keys: &KeySet,
+    token: &str,
+    now: OffsetDateTime,
+    validation: &Validation,
+    path: HeaderPath,
+) -> Result<(Checked, bool), Rejection> {
     let segments = Segments::split(token, validation.max_len)?;
-    let (key, trust) = jws::key_for(keys, segments.header, now, path)?;
-    jws::check_signature(key, &segments)?;
+    let found = jws::key_for(keys, segments.header, now, path)?;
+    jws::check_signature(found.key, &segments)?;
     // The payload is decoded only now that the signature verified.
     let checked = jws::with_decoded(segments.payload, |json| {
         claims::check_claims(json, now, validation)
     })?;
-    match (trust, checked) {
-        (Trust::Full, checked) => Ok(checked),
+    match (found.trust, checked) {
+        (Trust::Full, checked @ Checked::Valid(_)) => Ok((checked, found.canonical)),
+        (Trust::Full, checked) => Ok((checked, false)),
         // A retired key past its window vouches for expired tokens only:
         // such a token asks for a refresh (a key rotation logs nobody out,
         // SEC-44); one still valid was signed after the retirement.
-        (Trust::ExpiredOnly, Checked::Expired(verified)) => Ok(Checked::Expired(verified)),
+        (Trust::ExpiredOnly, Checked::Expired(verified)) => Ok((Checked::Expired(verified), false)),
         (Trust::ExpiredOnly, Checked::Valid(_)) => Err(Rejection::UnknownKey),
+    }
+}
+
+/// [`verify`] with [`Expiry::Enforce`], also saying whether the verified
+/// token may enter a cache of verified tokens.
+pub(crate) fn verify_cacheable(
+    keys: &KeySet,
+    token: &str,
+    now: OffsetDateTime,
+    validation: &Validation,
+) -> Result<(Verified, bool), VerifyError> {
+    match check_found(keys, token, now, validation, HeaderPath::Precomputed) {
+        Ok((Checked::Valid(verified), cacheable)) => Ok((verified, cacheable)),
+        Ok((Checked::Expired(_), _)) => Err(VerifyError::TryRefresh),
+        Err(rejection) => Err(VerifyError::Unauthorized(rejection)),
     }
 }
 

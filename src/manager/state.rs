@@ -18,6 +18,7 @@ use crate::record::{SessionHandle, SessionRecord};
 use crate::refresh_token::{RefreshKeys, RefreshSecret, RefreshToken};
 use crate::rotation::accepts_generation;
 use crate::store::SessionStore;
+use crate::verify_cache::VerifyCache;
 
 /// How many times an operation that writes with a compare-and-swap (a
 /// refresh, an update) reads and tries again after another writer got in
@@ -45,6 +46,7 @@ pub(super) struct Inner<S> {
     pub(super) refresh_keys: RefreshKeys,
     pub(super) config: Config,
     pub(super) validation: Validation,
+    pub(super) cache: Option<VerifyCache>,
     pub(super) clock: Box<dyn Clock>,
     pub(super) hook: Option<Box<dyn EventHook>>,
 }
@@ -206,18 +208,25 @@ impl<S: SessionStore> SessionManager<S> {
     /// [`verify_strict`](Self::verify_strict) where revocation must take
     /// effect at once.
     ///
+    /// With a [cache of verified tokens](crate::SessionManagerBuilder::verified_token_cache),
+    /// a token seen before is answered without the signature check, with
+    /// the same answer.
+    ///
     /// # Errors
     /// [`VerifyError::TryRefresh`] when the token is genuine and valid but
     /// expired; [`VerifyError::Unauthorized`] for anything else.
     pub fn verify(&self, access_token: &str) -> Result<Verified, VerifyError> {
         let inner = &self.inner;
-        access_token::verify(
-            &inner.keys,
-            access_token,
-            self.now(),
-            &inner.validation,
-            Expiry::Enforce,
-        )
+        match &inner.cache {
+            Some(cache) => cache.verify(&inner.keys, access_token, self.now(), &inner.validation),
+            None => access_token::verify(
+                &inner.keys,
+                access_token,
+                self.now(),
+                &inner.validation,
+                Expiry::Enforce,
+            ),
+        }
     }
 
     /// Verifies an access token, then checks with the store that its

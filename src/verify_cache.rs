@@ -1,0 +1,390 @@
+//! A bounded cache of verified access tokens.
+//!
+//! A client sends the same access token with every request for its whole
+//! lifetime (10 minutes by default); verifying it again each time is most
+//! of the cost of authentication, and for EdDSA (about 45 µs a
+//! verification) it dominates a service that does little else. The cache
+//! remembers tokens that verified, and answers a token it has seen without
+//! the signature check, under rules that keep the answer exactly the one a
+//! full verification would give:
+//!
+//! - Only tokens that passed every check (signature, header, claims, not
+//!   expired), signed by a fully trusted key found from the token's own
+//!   header, are cached; failures never are.
+//! - Entries are found by a keyed hash of the whole token (random keys per
+//!   cache), then the stored token is compared with the presented one in
+//!   constant time: a token one byte different is never answered from the
+//!   cache, and a lookup's time does not tell where it differs.
+//! - A hit checks the time claims again against the clock, with the same
+//!   leeway (`exp`, `nbf`, `iat`, `auth_time`): an expired cached token is
+//!   refused and verified in full (which answers `TryRefresh`).
+//! - A hit looks the key up again from the header: once a retired key's
+//!   window is over, its entries are refused. Entries remember the key set
+//!   that verified them: when a [`Verifier`](crate::Verifier)'s keys change
+//!   (a new JWKS), none of them is answered again, and the cache is
+//!   cleared.
+//! - The number of entries and the length of a cached token are bounded.
+//!
+//! The cache is `quick_cache`'s (a sharded, concurrent S3-FIFO cache), not
+//! a hand-written one.
+
+use std::fmt;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::access_token::{self, Validation, Verified};
+use crate::error::VerifyError;
+use crate::keys::{KeySet, Trust};
+
+/// Longest token the cache keeps, in bytes: longer ones are verified every
+/// time. Our tokens are a few hundred bytes; custom claims make them longer.
+pub(crate) const MAX_CACHED_TOKEN_LEN: usize = 2048;
+
+/// A cache of verified tokens for one manager or verifier (one key set,
+/// one validation).
+pub(crate) struct VerifyCache {
+    entries: quick_cache::sync::Cache<u64, Arc<Entry>>,
+    /// Keyed with random keys drawn when the cache is made: where a token
+    /// lands cannot be predicted or steered.
+    hasher: ahash::RandomState,
+    capacity: usize,
+}
+
+/// One verified token.
+struct Entry {
+    token: Box<[u8]>,
+    verified: Verified,
+    /// The key set that verified it ([`KeySet::id`]).
+    key_set: u64,
+}
+
+impl VerifyCache {
+    /// A cache of at most `capacity` tokens.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(capacity),
+            hasher: ahash::RandomState::new(),
+            capacity,
+        }
+    }
+
+    /// Verifies `token` with [`access_token::verify`]'s semantics
+    /// ([`Expiry::Enforce`](access_token::Expiry::Enforce)), answering from
+    /// the cache when it can and filling it on success.
+    pub(crate) fn verify(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        now: OffsetDateTime,
+        validation: &Validation,
+    ) -> Result<Verified, VerifyError> {
+        if token.len() > MAX_CACHED_TOKEN_LEN {
+            return access_token::verify(
+                keys,
+                token,
+                now,
+                validation,
+                access_token::Expiry::Enforce,
+            );
+        }
+        let key = self.hasher.hash_one(token.as_bytes());
+        if let Some(verified) = self.hit(key, keys, token, now, validation) {
+            return Ok(verified);
+        }
+        let (verified, cacheable) = access_token::verify_cacheable(keys, token, now, validation)?;
+        if cacheable {
+            self.entries.insert(
+                key,
+                Arc::new(Entry {
+                    token: token.as_bytes().into(),
+                    verified: verified.clone(),
+                    key_set: keys.id(),
+                }),
+            );
+        }
+        Ok(verified)
+    }
+
+    /// The cached verification of `token`, if there is one that still
+    /// holds at `now`.
+    #[inline]
+    fn hit(
+        &self,
+        key: u64,
+        keys: &KeySet,
+        token: &str,
+        now: OffsetDateTime,
+        validation: &Validation,
+    ) -> Option<Verified> {
+        let entry = self.entries.get(&key)?;
+        // Verified by these very keys, not a key set since replaced.
+        if entry.key_set != keys.id() {
+            return None;
+        }
+        // The whole token, in constant time: a keyed-hash collision or a
+        // near miss is a miss, and its timing says nothing about where.
+        if !constant_time_eq::constant_time_eq(&entry.token, token.as_bytes()) {
+            return None;
+        }
+        if !entry.verified.times().hold_at(now, validation.leeway) {
+            return None;
+        }
+        // The key must still be fully trusted (a retired key's window may
+        // have ended since). Cached tokens all have their key's own header.
+        let header = token.split_once('.').map(|(header, _)| header)?;
+        match keys.find_by_encoded_header(header, now) {
+            Some((_, Trust::Full)) => Some(entry.verified.clone()),
+            _ => None,
+        }
+    }
+
+    /// Forgets every entry: the key set changed.
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
+    }
+
+    /// How many tokens are cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl fmt::Debug for VerifyCache {
+    /// The size only: never a token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyCache")
+            .field("capacity", &self.capacity)
+            .field("len", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+    use crate::access_token::{Claims, Expiry, sign};
+    use crate::error::Rejection;
+    use crate::keys::SigningKey;
+    use crate::record::SessionHandle;
+
+    const NOW: i64 = 1_900_000_000;
+
+    fn at(offset: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(NOW + offset).unwrap()
+    }
+
+    fn key(kid: &str) -> SigningKey {
+        SigningKey::hs256(kid, &[0x42; 32]).unwrap()
+    }
+
+    fn validation() -> Validation {
+        Validation {
+            leeway: 30,
+            issuer: None,
+            audience: None,
+            max_len: 4096,
+        }
+    }
+
+    fn token(key: &SigningKey, user: &str, exp: i64) -> String {
+        let sid = SessionHandle::from_bytes([3; 18]);
+        sign(
+            key,
+            &Claims {
+                sub: user,
+                sid: &sid,
+                generation: 1,
+                iat: NOW,
+                exp: NOW + exp,
+                auth_time: NOW,
+                iss: None,
+                aud: None,
+                custom: &Map::new(),
+            },
+        )
+        .expose()
+        .to_owned()
+    }
+
+    fn full(keys: &KeySet, token: &str, now: OffsetDateTime) -> Result<Verified, VerifyError> {
+        access_token::verify(keys, token, now, &validation(), Expiry::Enforce)
+    }
+
+    fn same(a: &Result<Verified, VerifyError>, b: &Result<Verified, VerifyError>) -> bool {
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                format!("{a:?} {:?}", a.claims()) == format!("{b:?} {:?}", b.claims())
+            }
+            (Err(a), Err(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn sec_50_a_hit_answers_exactly_as_a_full_verification() {
+        let keys = KeySet::new(key("k"), vec![]).unwrap();
+        let cache = VerifyCache::new(16);
+        let t = token(&key("k"), "alice", 600);
+        let first = cache.verify(&keys, &t, at(0), &validation());
+        assert_eq!(cache.len(), 1, "a valid token is cached");
+        for offset in [0, 1, 300, 599, 600 + 29] {
+            let hit = cache.verify(&keys, &t, at(offset), &validation());
+            assert!(same(&hit, &full(&keys, &t, at(offset))), "at {offset}");
+            assert!(same(&hit, &first));
+        }
+    }
+
+    /// An expired cached token is refused: the full verification then says
+    /// `TryRefresh`, as it would without a cache.
+    #[test]
+    fn sec_50_an_expired_cached_token_is_refused() {
+        let keys = KeySet::new(key("k"), vec![]).unwrap();
+        let cache = VerifyCache::new(16);
+        let t = token(&key("k"), "alice", 600);
+        cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        // exp + leeway: expired.
+        assert!(matches!(
+            cache.verify(&keys, &t, at(630), &validation()),
+            Err(VerifyError::TryRefresh)
+        ));
+        // And before `iat` (a clock set back) it does not hold either.
+        assert!(matches!(
+            cache.verify(&keys, &t, at(-31), &validation()),
+            Err(VerifyError::Unauthorized(Rejection::Claims))
+        ));
+    }
+
+    /// No token one byte different from a cached one is answered from the
+    /// cache: every one of them fails exactly as a full verification does.
+    #[test]
+    fn sec_50_a_token_one_byte_different_is_never_answered_from_the_cache() {
+        let keys = KeySet::new(key("k"), vec![]).unwrap();
+        let cache = VerifyCache::new(16);
+        let t = token(&key("k"), "alice", 600);
+        cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        for i in 0..t.len() {
+            for replacement in [b'A', b'B', b'-', b'.', b'z'] {
+                let mut bytes = t.clone().into_bytes();
+                if bytes[i] == replacement {
+                    continue;
+                }
+                bytes[i] = replacement;
+                let other = String::from_utf8(bytes).unwrap();
+                let cached = cache.verify(&keys, &other, at(1), &validation());
+                assert!(
+                    same(&cached, &full(&keys, &other, at(1))),
+                    "byte {i} -> {replacement}: {cached:?}"
+                );
+            }
+        }
+        // Longer and shorter, too.
+        for other in [format!("{t}A"), t[..t.len() - 1].to_owned()] {
+            let cached = cache.verify(&keys, &other, at(1), &validation());
+            assert!(same(&cached, &full(&keys, &other, at(1))), "{cached:?}");
+        }
+    }
+
+    /// Once a retired key's window is over, its cached tokens are refused
+    /// (and a token it signed that is still valid is unknown); tokens of a
+    /// key set since replaced are never answered.
+    #[test]
+    fn sec_50_a_retired_or_removed_key_invalidates_its_entries() {
+        let until = at(100);
+        let keys = KeySet::new(key("new"), vec![(key("old"), until)]).unwrap();
+        let cache = VerifyCache::new(16);
+        let t = token(&key("old"), "alice", 600);
+        cache.verify(&keys, &t, at(0), &validation()).unwrap();
+        cache.verify(&keys, &t, at(99), &validation()).unwrap();
+        assert!(matches!(
+            cache.verify(&keys, &t, until, &validation()),
+            Err(VerifyError::Unauthorized(Rejection::UnknownKey))
+        ));
+        // The same keys in a new key set (a verifier's new JWKS): entries
+        // of the old set are not answered, even for a key that stayed.
+        let current = token(&key("new"), "bob", 600);
+        cache.verify(&keys, &current, at(0), &validation()).unwrap();
+        let without = KeySet::new(key("other"), vec![]).unwrap();
+        assert!(matches!(
+            cache.verify(&without, &current, at(1), &validation()),
+            Err(VerifyError::Unauthorized(Rejection::UnknownKey))
+        ));
+    }
+
+    #[test]
+    fn sec_50_failures_are_never_cached() {
+        let keys = KeySet::new(key("k"), vec![]).unwrap();
+        let cache = VerifyCache::new(16);
+        let expired = token(&key("k"), "alice", -100);
+        assert!(cache.verify(&keys, &expired, at(0), &validation()).is_err());
+        assert!(cache.verify(&keys, "a.b.c", at(0), &validation()).is_err());
+        let forged = token(&SigningKey::hs256("k", &[0x43; 32]).unwrap(), "eve", 600);
+        assert!(cache.verify(&keys, &forged, at(0), &validation()).is_err());
+        assert_eq!(cache.len(), 0);
+    }
+
+    /// A million distinct tokens never grow the cache past its bound.
+    #[test]
+    fn sec_50_a_million_tokens_stay_within_the_bound() {
+        let capacity = 1000;
+        let cache = VerifyCache::new(capacity);
+        let keys = KeySet::new(key("k"), vec![]).unwrap();
+        let verified = cache
+            .verify(&keys, &token(&key("k"), "u", 600), at(0), &validation())
+            .unwrap();
+        for i in 0..1_000_000u64 {
+            // As a verification inserts: one entry per distinct token.
+            let text = format!("token-{i}");
+            let hash = cache.hasher.hash_one(text.as_bytes());
+            cache.entries.insert(
+                hash,
+                Arc::new(Entry {
+                    token: text.into_bytes().into(),
+                    verified: verified.clone(),
+                    key_set: keys.id(),
+                }),
+            );
+            if i % 50_000 == 0 {
+                assert!(cache.len() <= capacity, "{} after {i}", cache.len());
+            }
+        }
+        assert!(cache.len() <= capacity, "{}", cache.len());
+        // Real tokens through verification, many more than the bound.
+        let small = VerifyCache::new(50);
+        for i in 0..500 {
+            let t = token(&key("k"), &format!("user-{i}"), 600);
+            small.verify(&keys, &t, at(0), &validation()).unwrap();
+            assert!(small.len() <= 50);
+        }
+    }
+
+    #[test]
+    fn long_tokens_are_verified_but_not_kept() {
+        let keys = KeySet::new(key("k"), vec![]).unwrap();
+        let cache = VerifyCache::new(16);
+        let mut custom = Map::new();
+        custom.insert("pad".into(), "x".repeat(MAX_CACHED_TOKEN_LEN).into());
+        let sid = SessionHandle::from_bytes([3; 18]);
+        let long = sign(
+            &key("k"),
+            &Claims {
+                sub: "alice",
+                sid: &sid,
+                generation: 1,
+                iat: NOW,
+                exp: NOW + 600,
+                auth_time: NOW,
+                iss: None,
+                aud: None,
+                custom: &custom,
+            },
+        );
+        cache
+            .verify(&keys, long.expose(), at(0), &validation())
+            .unwrap();
+        assert_eq!(cache.len(), 0);
+    }
+}
