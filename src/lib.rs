@@ -150,6 +150,39 @@ pub mod web {
     };
     pub use crate::csrf::CsrfPolicy;
     pub use crate::error::{CsrfError, LogoutReason, TokenSourceError};
+
+    /// The browser client: a small dependency-free ES module that every
+    /// framework integration serves at `GET /sessionkit.js`, so that a page
+    /// needs no script of its own to keep its session alive.
+    ///
+    /// ```js
+    /// import { createClient } from "/sessionkit.js";
+    /// const sk = createClient({ onLoggedOut: (reason) => showLogin(reason) });
+    /// const answer = await sk.fetch("/api/me");
+    /// ```
+    ///
+    /// What it does:
+    ///
+    /// - `fetch(input, init)` sends the session cookies (same origin). On a
+    ///   401 it refreshes the session once, then retries the request.
+    /// - Refreshes are serialised across the tabs of a browser with a Web
+    ///   Lock, and a refresh counter kept in `localStorage`, read before the
+    ///   request, tells a tab that waited for the lock that another tab has
+    ///   refreshed meanwhile: it retries with the new cookie instead of
+    ///   presenting the refresh token that has just been retired. Two tabs
+    ///   therefore never refresh with the same token, and never trigger a
+    ///   false theft alarm, even with a grace window of 0.
+    /// - When the refresh fails with 401, `onLoggedOut(reason)` is called
+    ///   with the `reason` of the refresh answer's JSON body (`theft`,
+    ///   `signed_out` or `expired`, see [`LogoutReason`]), or `null` when
+    ///   the server gave none; a page tells the user what happened.
+    /// - `login(credentials)`, `logout()` (works with the refresh cookie
+    ///   alone), `logoutEverywhere()`, `sessions()` and
+    ///   `revokeSession(handle)` call the session routes; `createClient`
+    ///   takes `paths` when the routes are mounted elsewhere.
+    ///
+    /// Serve it with `Content-Type: text/javascript; charset=utf-8`.
+    pub const BROWSER_CLIENT_JS: &str = include_str!("web/sessionkit.js");
 }
 
 pub mod dangerous {

@@ -57,7 +57,7 @@ use sessionkit::{
 use time::Duration;
 
 /// The page: one HTML file with inline script and style.
-pub const PAGE: &str = include_str!("page.html");
+pub const PAGE: &str = include_str!("../../app-common/src/page.html");
 
 /// The request header that selects header mode: tokens in JSON bodies
 /// instead of cookies, for clients that are not browsers.

@@ -1,8 +1,10 @@
 //! Refresh latency and throughput over Redis, beside the server floor.
 //!
 //! `cargo bench -p sessionkit-redis --bench refresh` (with `REDIS_URL`, default
-//! `redis://127.0.0.1:6379`). For 1 and 16 concurrent clients, each with its
-//! own session, it measures `SessionManager::refresh` (one `EVALSHA` of the
+//! `redis://127.0.0.1:6379`, and `REDIS_CLUSTER_NODES`, default the six
+//! nodes of `.ci/redis-cluster.sh`). On the single server and then on the
+//! cluster, in one run, for 1 and 16 concurrent clients, each with its own
+//! session (so the cluster's clients spread over its primaries), it measures `SessionManager::refresh` (one `EVALSHA` of the
 //! rotation script: one round trip) and, as the floor, a raw `EVALSHA` of a
 //! one-command script over the same connection. It prints medians, p99,
 //! throughput, the refresh/floor ratios, and the round trips per refresh:
@@ -25,10 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use sessionkit::testing::CountingStore;
 use sessionkit::{RefreshKey, SessionManager, SigningKey};
-use sessionkit_redis::RedisStore;
+use sessionkit_redis::{RedisStore, StoreConnection};
 
 const WARM_UP: Duration = Duration::from_millis(500);
 const MEASURE: Duration = Duration::from_secs(3);
@@ -44,18 +45,63 @@ fn main() {
 
 async fn run() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let nodes: Vec<String> = std::env::var("REDIS_CLUSTER_NODES")
+        .map(|list| list.split(',').map(str::to_owned).collect())
+        .unwrap_or_else(|_| {
+            (7000..=7005)
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect()
+        });
     let prefix = format!("sessionkit-bench:{}", std::process::id());
-    let store = match RedisStore::builder()
+    let single = RedisStore::builder()
         .prefix(prefix.clone())
         .connect(&url)
-        .await
-    {
-        Ok(store) => store,
-        Err(e) => {
-            println!("skipped: no Redis at {url} ({e})");
-            return;
+        .await;
+    let cluster = RedisStore::builder()
+        .prefix(prefix.clone())
+        .connect_cluster(&nodes)
+        .await;
+    println!("| target | workload | clients | median µs | p99 µs | ops/s |");
+    println!("|---|---|---|---:|---:|---:|");
+    let mut summary = Vec::new();
+    for (name, store, servers) in [
+        ("single node", single, vec![url.clone()]),
+        ("cluster", cluster, nodes.clone()),
+    ] {
+        let store = match store {
+            Ok(store) => store,
+            Err(e) => {
+                println!("skipped {name}: unreachable ({e})");
+                continue;
+            }
+        };
+        summary.push((name, bench_target(name, store, &prefix, &servers).await));
+    }
+    println!();
+    for (name, (pairs, calls, scripts)) in summary {
+        for (clients, refresh, eval) in pairs {
+            println!(
+                "{name}, clients {clients:>2}: refresh/floor median latency ratio {:.2}, refresh/floor throughput {:.0}%",
+                refresh.median.as_secs_f64() / eval.median.as_secs_f64(),
+                100.0 * refresh.per_sec / eval.per_sec,
+            );
         }
-    };
+        println!(
+            "{name}: round trips per refresh: {calls:.2} store calls; {scripts:.2} EVALSHA/EVAL counted by the servers (over {ROUND_TRIP_SAMPLE} sequential refreshes; any other client of the servers included)"
+        );
+    }
+}
+
+type Pairs = Vec<(usize, Stats, Stats)>;
+
+/// Refresh and the floor at 1 and 16 clients on one target, then the
+/// round trips per refresh.
+async fn bench_target(
+    name: &str,
+    store: RedisStore,
+    prefix: &str,
+    servers: &[String],
+) -> (Pairs, f64, f64) {
     let conn = store.connection();
     // Every `RedisStore` method a refresh uses is one command, so one
     // round trip per store call.
@@ -73,33 +119,22 @@ async fn run() {
             .expect("manager"),
     );
     let floor = Arc::new(Script::new("return redis.call('HGET', KEYS[1], 'v')"));
-
-    println!("| workload | clients | median µs | p99 µs | ops/s |");
-    println!("|---|---:|---:|---:|---:|");
     let mut pairs = Vec::new();
     for clients in [1usize, 16] {
         let refresh = measure(clients, |i| refresh_client(Arc::clone(&manager), i)).await;
-        report("refresh", clients, &refresh);
+        report(name, "refresh", clients, &refresh);
         let eval = measure(clients, |i| {
-            floor_client(conn.clone(), Arc::clone(&floor), prefix.clone(), i)
+            floor_client(conn.clone(), Arc::clone(&floor), prefix.to_owned(), i)
         })
         .await;
-        report("EVALSHA floor", clients, &eval);
+        report(name, "EVALSHA floor", clients, &eval);
         pairs.push((clients, refresh, eval));
     }
-    println!();
-    for (clients, refresh, eval) in pairs {
-        println!(
-            "clients {clients:>2}: refresh/floor median latency ratio {:.2}, refresh/floor throughput {:.0}%",
-            refresh.median.as_secs_f64() / eval.median.as_secs_f64(),
-            100.0 * refresh.per_sec / eval.per_sec,
-        );
+    let (calls, scripts) = round_trips_per_refresh(&counted, &counting, servers).await;
+    for server in servers {
+        cleanup(server, prefix).await;
     }
-    let (calls, scripts) = round_trips_per_refresh(&counted, &counting, &conn).await;
-    println!(
-        "round trips per refresh: {calls:.2} store calls; {scripts:.2} EVALSHA/EVAL counted by the server (over {ROUND_TRIP_SAMPLE} sequential refreshes; any other client of the server included)"
-    );
-    cleanup(&conn, &prefix).await;
+    (pairs, calls, scripts)
 }
 
 /// One client: its own session, refreshed in a loop. Returns a step that
@@ -128,7 +163,7 @@ async fn refresh_client(
 
 /// One client of the floor: a trivial script on its own key.
 async fn floor_client(
-    conn: ConnectionManager,
+    conn: StoreConnection,
     script: Arc<Script>,
     prefix: String,
     i: usize,
@@ -207,9 +242,9 @@ where
     }
 }
 
-fn report(name: &str, clients: usize, s: &Stats) {
+fn report(target: &str, name: &str, clients: usize, s: &Stats) {
     println!(
-        "| {name} | {clients} | {:.1} | {:.1} | {:.0} |",
+        "| {target} | {name} | {clients} | {:.1} | {:.1} | {:.0} |",
         s.median.as_secs_f64() * 1e6,
         s.p99.as_secs_f64() * 1e6,
         s.per_sec
@@ -221,12 +256,12 @@ fn report(name: &str, clients: usize, s: &Stats) {
 async fn round_trips_per_refresh(
     manager: &SessionManager<Arc<CountingStore<RedisStore>>>,
     counting: &CountingStore<RedisStore>,
-    conn: &ConnectionManager,
+    servers: &[String],
 ) -> (f64, f64) {
     let tokens = manager.create("bench-count").await.expect("create");
     let mut token = tokens.refresh_token.expose().to_owned();
     counting.reset();
-    let scripts_before = script_calls(conn).await;
+    let scripts_before = script_calls(servers).await;
     for _ in 0..ROUND_TRIP_SAMPLE {
         token = manager
             .refresh(&token)
@@ -237,40 +272,56 @@ async fn round_trips_per_refresh(
             .to_owned();
     }
     // INFO is not counted: only the script commands are.
-    let scripts = script_calls(conn).await.saturating_sub(scripts_before);
+    let scripts = script_calls(servers).await.saturating_sub(scripts_before);
     let calls = counting.total();
     let n = ROUND_TRIP_SAMPLE as f64;
     (calls as f64 / n, scripts as f64 / n)
 }
 
-/// Calls of EVALSHA, EVAL and SCRIPT LOAD the server has run, all clients.
-/// Scripts cannot run these, so each is a client's round trip.
-async fn script_calls(conn: &ConnectionManager) -> u64 {
-    let mut c = conn.clone();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut c)
-        .await
-        .expect("INFO");
-    info.lines()
-        .filter(|l| {
-            ["cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_script|load:"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+/// Calls of EVALSHA, EVAL and SCRIPT LOAD the servers have run, all
+/// clients, summed over every server (each node of a cluster). Scripts
+/// cannot run these, so each is a client's round trip.
+async fn script_calls(servers: &[String]) -> u64 {
+    let mut total = 0;
+    for server in servers {
+        let client = redis::Client::open(server.as_str()).expect("url");
+        let mut c = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut c)
+            .await
+            .expect("INFO");
+        total += info
+            .lines()
+            .filter(|l| {
+                ["cmdstat_evalsha:", "cmdstat_eval:", "cmdstat_script|load:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum::<u64>();
+    }
+    total
 }
 
-async fn cleanup(conn: &ConnectionManager, prefix: &str) {
-    let mut c = conn.clone();
+/// Deletes the bench's keys on one server (a primary; replicas refuse).
+async fn cleanup(server: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(server) else {
+        return;
+    };
+    let Ok(mut c) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
     let mut cursor = 0u64;
     loop {
         let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
@@ -284,8 +335,8 @@ async fn cleanup(conn: &ConnectionManager, prefix: &str) {
         else {
             return;
         };
-        if !keys.is_empty() {
-            let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query_async(&mut c).await;
+        for key in keys {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(key).query_async(&mut c).await;
         }
         if next == 0 {
             return;

@@ -1,25 +1,24 @@
-//! The key layout: every name the store writes, derived from one prefix.
+//! The key layout: every name the store writes, derived from one prefix and
+//! the bucket (hash slot) of the session or user it belongs to.
 
 use std::fmt::Write as _;
 
 use sessionkit::SessionHandle;
 
+use crate::placement::{bucket_of_handle, hash_tag};
+
 /// The names of the keys under one prefix.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     prefix: String,
-    session_prefix: String,
-    user_prefix: String,
-    expiry_index: String,
 }
 
 impl Keys {
+    /// Keys under `prefix`, which must not contain `{` or `}` (it would
+    /// change the hash tag of every key).
     pub(crate) fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
-            session_prefix: format!("{prefix}:s:"),
-            user_prefix: format!("{prefix}:u:"),
-            expiry_index: format!("{prefix}:exp"),
         }
     }
 
@@ -28,62 +27,105 @@ impl Keys {
         &self.prefix
     }
 
-    /// `{prefix}:s:`, to which the scripts append a handle.
-    pub(crate) fn session_prefix(&self) -> &str {
-        &self.session_prefix
+    /// `{prefix}:placement-key`: the secret that places users in buckets.
+    pub(crate) fn placement_key(&self) -> String {
+        format!("{}:placement-key", self.prefix)
     }
 
-    /// `{prefix}:s:{handle}`: the hash holding one session.
+    /// `{prefix}:{tag}:s:{handle}`: the hash holding one session, in the
+    /// bucket of its handle's placement tag.
     pub(crate) fn session(&self, handle: &SessionHandle) -> String {
         // The handle's text form is unpadded base64url: no `:`, `*` or `{`.
-        format!("{}{handle}", self.session_prefix)
+        format!(
+            "{}:{{{}}}:s:{handle}",
+            self.prefix,
+            hash_tag(bucket_of_handle(handle))
+        )
     }
 
-    /// `{prefix}:u:{hex(user_id)}`: the set of a user's handles.
+    /// `{prefix}:{tag}:u:{hex(user_id)}`: the sorted set of a user's
+    /// handles (as [`member`]) scored by creation time, in the user's
+    /// bucket.
     ///
     /// User ids are arbitrary text; hex keeps `:`, `*`, `{`, spaces and
     /// prefixes of other ids from colliding or acting as hash tags.
-    pub(crate) fn user(&self, user_id: &str) -> String {
-        let mut key = String::with_capacity(self.user_prefix.len() + 2 * user_id.len());
-        key.push_str(&self.user_prefix);
-        for b in user_id.bytes() {
-            // Writing to a String cannot fail.
-            let _ = write!(key, "{b:02x}");
-        }
-        key
+    pub(crate) fn user(&self, bucket: u16, user_hex: &str) -> String {
+        format!("{}:{{{}}}:u:{user_hex}", self.prefix, hash_tag(bucket))
     }
 
-    /// `{prefix}:exp`: the sorted set of `handle ++ user key` by expiry.
-    pub(crate) fn expiry_index(&self) -> &str {
-        &self.expiry_index
+    /// `{prefix}:{tag}:e`: the sorted set of the bucket's sessions by
+    /// expiry, members [`member`] followed by the user's hex id.
+    pub(crate) fn expiry(&self, bucket: u16) -> String {
+        format!("{}:{{{}}}:e", self.prefix, hash_tag(bucket))
     }
 }
 
-/// The expiry-index member of a session: its handle (always 24 characters)
-/// followed by its user key, so that a purge can clean the user index even
-/// after Redis has expired the session itself.
-pub(crate) fn index_member(handle: &SessionHandle, user_key: &str) -> String {
-    format!("{handle}{user_key}")
+/// A handle as a member of the sorted sets: the hex of its 18 bytes, so
+/// that members of equal score sort as handles do (byte order).
+pub(crate) fn member(handle: &SessionHandle) -> String {
+    hex(handle.as_bytes())
+}
+
+/// The handle a [`member`] names, if it is one.
+pub(crate) fn handle_of_member(member: &str) -> Option<SessionHandle> {
+    let bytes = member.as_bytes();
+    if bytes.len() != 2 * SessionHandle::LEN {
+        return None;
+    }
+    let mut out = [0u8; SessionHandle::LEN];
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(SessionHandle::from_bytes(out))
+}
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::placement::slot_of;
 
     #[test]
     fn user_ids_cannot_collide_or_inject() {
-        let k = Keys::new("p");
-        assert_eq!(k.user("a:b*"), "p:u:613a622a");
-        assert_ne!(k.user("ab"), k.user("a"));
-        assert_eq!(k.user("é"), "p:u:c3a9");
-        assert!(!k.user("{x}").contains('{'));
+        assert_eq!(hex("a:b*".as_bytes()), "613a622a");
+        assert_ne!(hex(b"ab"), hex(b"a"));
+        assert_eq!(hex("é".as_bytes()), "c3a9");
+        assert!(!hex(b"{x}").contains('{'));
     }
 
     #[test]
-    fn session_keys_use_the_handle_text() {
+    fn keys_of_one_bucket_share_its_slot() {
         let k = Keys::new("p");
-        let h = SessionHandle::from_bytes([0; 18]);
-        assert_eq!(k.session(&h), format!("p:s:{h}"));
-        assert_eq!(index_member(&h, "p:u:61").len(), 24 + 6);
+        let h = SessionHandle::new([3; 16], 4321);
+        let tag = hash_tag(4321);
+        assert_eq!(k.session(&h), format!("p:{{{tag}}}:s:{h}"));
+        assert_eq!(k.user(4321, "61"), format!("p:{{{tag}}}:u:61"));
+        assert_eq!(k.expiry(4321), format!("p:{{{tag}}}:e"));
+        assert_eq!(slot_of(tag.to_string().as_bytes()), 4321);
+    }
+
+    #[test]
+    fn members_sort_as_handles_and_round_trip() {
+        let a = SessionHandle::new([0x00; 16], 7);
+        let b = SessionHandle::new([0xfe; 16], 7);
+        let c = SessionHandle::new([0x3f; 16], 7);
+        let mut handles = [b, c, a];
+        let mut members: Vec<String> = handles.iter().map(member).collect();
+        handles.sort();
+        members.sort();
+        let back: Vec<SessionHandle> = members.iter().filter_map(|m| handle_of_member(m)).collect();
+        assert_eq!(back, handles);
+        assert_eq!(handle_of_member("zz"), None);
+        assert_eq!(handle_of_member(&"g".repeat(36)), None);
     }
 }

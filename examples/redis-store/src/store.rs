@@ -1,24 +1,23 @@
-//! [`RedisStore`]: the [`SessionStore`] over one auto-reconnecting connection.
+//! [`RedisStore`]: the store over one server or a cluster, its settings and
+//! its connection; the [`SessionStore`](sessionkit::store::SessionStore)
+//! operations are in [`crate::ops`].
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, RedisError, ScriptInvocation};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use sessionkit::SessionHandle;
-use sessionkit::store::{
-    RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, StoreError, TokenHash,
-};
-use time::OffsetDateTime;
+use sessionkit::store::StoreError;
 
-use crate::keys::{Keys, index_member};
-use crate::scripts::{self, RECORD_FIELDS};
+use crate::connection::StoreConnection;
+use crate::keys::{Keys, hex};
+use crate::placement::{PLACEMENT_KEY_LEN, PlacementKey};
 
 /// The key prefix used unless another is configured: `sessionkit`.
 pub const DEFAULT_PREFIX: &str = "sessionkit";
@@ -37,23 +36,27 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// [`StoreError::InvalidData`] before anything is sent.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
 
-/// How many expiry-index entries one purge script examines before it hands
-/// control back to Redis (and to other clients).
-const PURGE_BATCH: usize = 500;
+/// How long one attempt of a cluster command may wait for its answer
+/// before the cluster connection tries again (on the new primary, after a
+/// failover); the operation as a whole is bounded by the store's timeout.
+const CLUSTER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Sessions in Redis (standalone or a single primary), shared by every
-/// process that uses the same server and prefix.
+/// Sessions in Redis, on one server or a Redis Cluster, shared by every
+/// process that uses the same server (or cluster) and prefix.
 ///
-/// Cloning is cheap and shares the connection. Every operation is one Lua
-/// script or one command (one round trip, atomic), bounded by the
-/// configured timeout. See the [crate documentation](crate) for the key
-/// layout.
+/// Cloning is cheap and shares the connection. Every operation is bounded
+/// by the configured timeout. See the [crate documentation](crate) for the
+/// key layout, the placement of sessions in hash slots and the round trips
+/// of each operation.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
-    keys: Keys,
-    timeout: Duration,
-    max_record_bytes: usize,
+    pub(crate) conn: StoreConnection,
+    pub(crate) keys: Keys,
+    pub(crate) timeout: Duration,
+    pub(crate) max_record_bytes: usize,
+    /// Loaded from Redis on connect (or on first use, for a lazy store).
+    pub(crate) placement: Arc<OnceLock<PlacementKey>>,
+    op_ids: Arc<OpIds>,
 }
 
 /// Settings for a [`RedisStore`]: prefix, timeouts and size limit.
@@ -89,18 +92,35 @@ impl RedisStore {
         Self::builder().connect(url).await
     }
 
+    /// Connects to a Redis Cluster through any of its `nodes`
+    /// (`redis://host:port` each; one reachable node is enough, the others
+    /// are found from it) with the default settings.
+    ///
+    /// Empty entries are skipped and spaces trimmed, so a comma-separated
+    /// list such as the `REDIS_CLUSTER_NODES` variable can be passed split:
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nodes = std::env::var("REDIS_CLUSTER_NODES")?;
+    /// let store = sessionkit_redis::RedisStore::connect_cluster(nodes.split(',')).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for an empty list, an invalid URL or when no
+    /// node answers; [`StoreError::Timeout`] if connecting takes longer
+    /// than [`DEFAULT_TIMEOUT`].
+    pub async fn connect_cluster<I>(nodes: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Self::builder().connect_cluster(nodes).await
+    }
+
     /// Starts configuring a store.
     pub fn builder() -> RedisStoreBuilder {
         RedisStoreBuilder::default()
-    }
-
-    /// A store over an existing connection manager, with the default
-    /// settings.
-    ///
-    /// The manager's own response timeout is kept; the store adds its own
-    /// bound of [`DEFAULT_TIMEOUT`] around every operation.
-    pub fn from_connection_manager(conn: ConnectionManager) -> Self {
-        Self::builder().build(conn)
     }
 
     /// The prefix of every key this store writes.
@@ -110,14 +130,14 @@ impl RedisStore {
 
     /// A handle on the underlying connection (shared, not a new one), for
     /// health checks and diagnostics.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> StoreConnection {
         self.conn.clone()
     }
 
     /// Runs `op` on a clone of the connection, within the timeout.
-    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(StoreConnection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         match tokio::time::timeout(self.timeout, op(self.conn.clone())).await {
@@ -126,7 +146,7 @@ impl RedisStore {
         }
     }
 
-    async fn invoke<T: FromRedisValue>(
+    pub(crate) async fn invoke<T: FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
@@ -134,51 +154,56 @@ impl RedisStore {
             .await
     }
 
-    /// The record as the session hash's field/value pairs (all but `u`),
-    /// refused when its JSON part is over the size limit.
-    fn encode(&self, record: &SessionRecord) -> Result<[(&'static str, String); 10], StoreError> {
-        let body = Body {
-            handle: record.handle,
-            user_id: std::borrow::Cow::Borrowed(&record.user_id),
-            created_at: record.created_at.unix_timestamp(),
-            auth_time: record.auth_time.unix_timestamp(),
-            access_claims: std::borrow::Cow::Borrowed(&record.access_claims),
-            session_data: std::borrow::Cow::Borrowed(&record.session_data),
-        };
-        let json = serde_json::to_string(&body).map_err(StoreError::invalid_data)?;
-        if json.len() > self.max_record_bytes {
-            return Err(StoreError::invalid_data(RecordTooLarge {
-                size: json.len(),
-                max: self.max_record_bytes,
-            }));
+    /// A fresh id for one write: what lets a script recognise a replay of
+    /// its own call (see [`crate::scripts`]).
+    pub(crate) fn op_id(&self) -> String {
+        let n = self.op_ids.next.fetch_add(1, Ordering::Relaxed);
+        format!("{}{n:x}", self.op_ids.base)
+    }
+
+    /// The placement key, loaded from Redis the first time (created there
+    /// by the first store that needs it).
+    pub(crate) async fn placement(&self) -> Result<&PlacementKey, StoreError> {
+        if let Some(key) = self.placement.get() {
+            return Ok(key);
         }
-        Ok([
-            ("g", record.generation.to_string()),
-            ("ch", encode_bytes(record.current_hash.as_bytes())),
-            (
-                "ph",
-                record
-                    .prev_hash
-                    .map(|h| encode_bytes(h.as_bytes()))
-                    .unwrap_or_default(),
-            ),
-            (
-                "ra",
-                record
-                    .rotated_at
-                    .map(|t| t.unix_timestamp().to_string())
-                    .unwrap_or_default(),
-            ),
-            ("n", encode_bytes(record.nonce.as_bytes())),
-            ("re", record.refresh_expires_at.unix_timestamp().to_string()),
-            (
-                "ae",
-                record.absolute_expires_at.unix_timestamp().to_string(),
-            ),
-            ("v", record.version.to_string()),
-            ("e", record.expires_at().unix_timestamp().to_string()),
-            ("d", json),
-        ])
+        let key = self.load_placement_key().await?;
+        Ok(self.placement.get_or_init(|| key))
+    }
+
+    /// `SET key value NX GET`: ours if none existed, else the existing one,
+    /// in one round trip, so that every process sharing the prefix agrees.
+    async fn load_placement_key(&self) -> Result<PlacementKey, StoreError> {
+        let mut fresh = [0u8; PLACEMENT_KEY_LEN];
+        getrandom::fill(&mut fresh).map_err(|e| StoreError::backend(e.to_string()))?;
+        let name = self.keys.placement_key();
+        let proposed = hex(&fresh);
+        let existing: Option<String> = self
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(&name)
+                    .arg(&proposed)
+                    .arg("NX")
+                    .arg("GET")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let Some(existing) = existing else {
+            return Ok(PlacementKey::new(&fresh));
+        };
+        let mut key = [0u8; PLACEMENT_KEY_LEN];
+        let bytes = existing.as_bytes();
+        if bytes.len() != 2 * PLACEMENT_KEY_LEN {
+            return Err(StoreError::backend(BadPlacementKey));
+        }
+        for (byte, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
+            let text =
+                std::str::from_utf8(pair).map_err(|_| StoreError::backend(BadPlacementKey))?;
+            *byte =
+                u8::from_str_radix(text, 16).map_err(|_| StoreError::backend(BadPlacementKey))?;
+        }
+        Ok(PlacementKey::new(&key))
     }
 }
 
@@ -186,6 +211,7 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.keys.prefix())
+            .field("cluster", &self.conn.is_cluster())
             .field("timeout", &self.timeout)
             .field("max_record_bytes", &self.max_record_bytes)
             .finish_non_exhaustive()
@@ -196,8 +222,8 @@ impl RedisStoreBuilder {
     /// Sets the prefix of every key (default [`DEFAULT_PREFIX`]).
     ///
     /// Stores with different prefixes on one server do not see each other's
-    /// sessions. A prefix in braces (`{sessionkit}`) is a Redis Cluster hash
-    /// tag that puts every key in one slot; see the crate documentation.
+    /// sessions. The prefix must not contain `{` or `}`: the store puts a
+    /// hash tag of its own in every key (see the crate documentation).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -205,7 +231,7 @@ impl RedisStoreBuilder {
 
     /// Sets how long one operation may take before it fails with
     /// [`StoreError::Timeout`] (default [`DEFAULT_TIMEOUT`]). It bounds the
-    /// whole operation, reconnection included.
+    /// whole operation, reconnection and cluster redirections included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -225,12 +251,13 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects to the server at `url` and checks that it answers.
+    /// Connects to the server at `url`, checks that it answers and loads
+    /// the placement key.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] for an invalid URL or an unreachable server;
-    /// [`StoreError::Timeout`] if connecting takes longer than the
-    /// configured timeout.
+    /// [`StoreError::Backend`] for an invalid URL or prefix, or an
+    /// unreachable server; [`StoreError::Timeout`] if connecting takes
+    /// longer than the configured timeout.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::backend)?;
         let config = self.manager_config();
@@ -241,30 +268,101 @@ impl RedisStoreBuilder {
         .await
         .map_err(|_elapsed| StoreError::Timeout)?
         .map_err(map_redis_error)?;
-        Ok(self.build(conn))
+        self.build(conn).await
+    }
+
+    /// Connects to a Redis Cluster through any of its `nodes` and loads
+    /// the placement key. See [`RedisStore::connect_cluster`].
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect_cluster`], and [`StoreError::Backend`] for
+    /// an invalid prefix.
+    pub async fn connect_cluster<I>(self, nodes: I) -> Result<RedisStore, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let nodes: Vec<String> = nodes
+            .into_iter()
+            .map(|n| n.as_ref().trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if nodes.is_empty() {
+            return Err(StoreError::backend("no Redis Cluster node given"));
+        }
+        let client = ClusterClientBuilder::new(nodes)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.timeout.min(CLUSTER_ATTEMPT_TIMEOUT))
+            // Redirections and TRYAGAIN during a slot migration, and the
+            // seconds a failover takes: many short waits (10 to 500 ms, not
+            // the crate's default of 1.28 s at least), bounded by the
+            // store's timeout.
+            .retries(64)
+            .min_retry_wait(10)
+            .max_retry_wait(500)
+            // The store's own timeout bounds the operation as a whole,
+            // redirections and failovers included.
+            .overall_response_timeout(None)
+            .build()
+            .map_err(StoreError::backend)?;
+        let conn: ClusterConnection =
+            tokio::time::timeout(self.timeout, client.get_async_connection())
+                .await
+                .map_err(|_elapsed| StoreError::Timeout)?
+                .map_err(map_redis_error)?;
+        self.build(conn).await
     }
 
     /// A store for the server at `url` that connects on first use, so that
     /// an application can start while Redis is down. Operations fail with
     /// a [`StoreError`] until the server is reachable.
     ///
+    /// The placement key is loaded by the first operation that reaches
+    /// Redis; a session created before that is placed in a bucket that is
+    /// not its user's (see "Sessions not placed by the store" in the crate
+    /// documentation).
+    ///
     /// # Errors
-    /// [`StoreError::Backend`] for an invalid URL.
+    /// [`StoreError::Backend`] for an invalid URL or prefix.
     pub fn connect_lazy(self, url: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url).map_err(StoreError::backend)?;
         let conn = ConnectionManager::new_lazy_with_config(client, self.manager_config())
             .map_err(StoreError::backend)?;
-        Ok(self.build(conn))
+        self.assemble(StoreConnection::single(conn))
     }
 
-    /// A store over an existing connection manager.
-    pub fn build(self, conn: ConnectionManager) -> RedisStore {
-        RedisStore {
+    /// A store over an existing connection: a [`ConnectionManager`], a
+    /// [`ClusterConnection`] or another store's [`StoreConnection`]. Loads
+    /// the placement key.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for an invalid prefix or when the placement
+    /// key cannot be read; [`StoreError::Timeout`].
+    pub async fn build(self, conn: impl Into<StoreConnection>) -> Result<RedisStore, StoreError> {
+        let store = self.assemble(conn.into())?;
+        store.placement().await?;
+        Ok(store)
+    }
+
+    fn assemble(self, conn: StoreConnection) -> Result<RedisStore, StoreError> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(StoreError::backend(
+                "a key prefix must not contain `{` or `}`",
+            ));
+        }
+        let mut base = [0u8; 8];
+        getrandom::fill(&mut base).map_err(|e| StoreError::backend(e.to_string()))?;
+        Ok(RedisStore {
             conn,
             keys: Keys::new(&self.prefix),
             timeout: self.timeout,
             max_record_bytes: self.max_record_bytes,
-        }
+            placement: Arc::new(OnceLock::new()),
+            op_ids: Arc::new(OpIds {
+                base: hex(&base),
+                next: AtomicU64::new(0),
+            }),
+        })
     }
 
     fn manager_config(&self) -> ConnectionManagerConfig {
@@ -289,273 +387,27 @@ impl Default for RedisStoreBuilder {
     }
 }
 
-#[async_trait::async_trait]
-impl SessionStore for RedisStore {
-    async fn insert(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let fields = self.encode(record)?;
-        let (secs, millis) = expiry(record);
-        let session = self.keys.session(&record.handle);
-        let user = self.keys.user(&record.user_id);
-        let member = index_member(&record.handle, &user);
-        let mut call = scripts::INSERT.prepare_invoke();
-        call.key(&session)
-            .key(&user)
-            .key(self.keys.expiry_index())
-            .arg(secs)
-            .arg(millis)
-            .arg(record.handle.to_string())
-            .arg(member);
-        for (name, value) in fields {
-            call.arg(name).arg(value);
-        }
-        match self.invoke::<i64>(&call).await? {
-            1 => Ok(()),
-            _ => Err(StoreError::AlreadyExists),
-        }
-    }
-
-    async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
-        let key = self.keys.session(handle);
-        let values: Vec<Option<String>> = self
-            .run(|mut conn| async move {
-                redis::cmd("HMGET")
-                    .arg(&key)
-                    .arg(&RECORD_FIELDS[..])
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        if values.iter().all(Option::is_none) {
-            return Ok(None);
-        }
-        assemble_for(&values, handle).map(Some)
-    }
-
-    async fn compare_and_swap(
-        &self,
-        expected_version: u64,
-        record: &SessionRecord,
-    ) -> Result<bool, StoreError> {
-        let fields = self.encode(record)?;
-        let (secs, millis) = expiry(record);
-        let session = self.keys.session(&record.handle);
-        let user = self.keys.user(&record.user_id);
-        let member = index_member(&record.handle, &user);
-        let mut call = scripts::COMPARE_AND_SWAP.prepare_invoke();
-        call.key(&session)
-            .key(&user)
-            .key(self.keys.expiry_index())
-            .arg(expected_version.to_string())
-            .arg(secs)
-            .arg(millis)
-            .arg(member);
-        for (name, value) in fields {
-            call.arg(name).arg(value);
-        }
-        match self.invoke::<i64>(&call).await? {
-            1 => Ok(true),
-            0 => Ok(false),
-            // The core never moves a session to another user; refuse rather
-            // than corrupt the user index.
-            _ => Err(StoreError::invalid_data(
-                "the user id of a session cannot change",
-            )),
-        }
-    }
-
-    async fn delete(&self, handle: &SessionHandle) -> Result<bool, StoreError> {
-        let mut call = scripts::DELETE.prepare_invoke();
-        call.key(self.keys.session(handle))
-            .key(self.keys.expiry_index())
-            .arg(handle.to_string());
-        Ok(self.invoke::<i64>(&call).await? == 1)
-    }
-
-    async fn list_by_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        let mut call = scripts::LIST_BY_USER.prepare_invoke();
-        call.key(self.keys.user(user_id))
-            .key(self.keys.expiry_index())
-            .arg(self.keys.session_prefix());
-        let found: Vec<Option<String>> = self.invoke(&call).await?;
-        let chunks = found.chunks_exact(RECORD_FIELDS.len());
-        if !chunks.remainder().is_empty() {
-            return Err(StoreError::backend(CorruptRecord(
-                "a listing that is not whole records",
-            )));
-        }
-        chunks.map(assemble).collect()
-    }
-
-    async fn delete_by_user(
-        &self,
-        user_id: &str,
-        keep: Option<&SessionHandle>,
-    ) -> Result<u64, StoreError> {
-        let keep = keep.map(ToString::to_string).unwrap_or_default();
-        let mut call = scripts::DELETE_BY_USER.prepare_invoke();
-        call.key(self.keys.user(user_id))
-            .key(self.keys.expiry_index())
-            .arg(self.keys.session_prefix())
-            .arg(keep);
-        self.invoke(&call).await
-    }
-
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        loop {
-            let mut call = scripts::PURGE_BATCH.prepare_invoke();
-            call.key(self.keys.expiry_index())
-                .arg(now.unix_timestamp())
-                .arg(PURGE_BATCH)
-                .arg(self.keys.session_prefix());
-            let (deleted, examined): (u64, usize) = self.invoke(&call).await?;
-            total = total.saturating_add(deleted);
-            if examined < PURGE_BATCH {
-                return Ok(total);
-            }
-        }
-    }
-
-    /// One `EVALSHA`: the check and the rotation run in one script, which
-    /// returns the record (rotated, or as found), so a refresh is one round
-    /// trip.
-    async fn rotate_if_current(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let Some(new_generation) = rotation.new_generation() else {
-            // No generation follows: the rotation can never apply.
-            return Ok(RotateOutcome::Unchanged(self.load(&rotation.handle).await?));
-        };
-        let mut call = scripts::ROTATE_IF_CURRENT.prepare_invoke();
-        call.key(self.keys.session(&rotation.handle))
-            .key(self.keys.expiry_index())
-            .arg(rotation.handle.to_string())
-            .arg(rotation.expected_generation.to_string())
-            .arg(encode_bytes(rotation.expected_hash.as_bytes()))
-            .arg(new_generation.to_string())
-            .arg(encode_bytes(rotation.new_hash.as_bytes()))
-            .arg(rotation.now.unix_timestamp().to_string())
-            .arg(
-                rotation
-                    .idle_expiry()
-                    .map(|t| t.unix_timestamp().to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(encode_bytes(rotation.nonce.as_bytes()));
-        let reply: Vec<Option<String>> = self.invoke(&call).await?;
-        match reply.split_first() {
-            Some((Some(status), values)) if status == "1" => Ok(RotateOutcome::Rotated(
-                assemble_for(values, &rotation.handle)?,
-            )),
-            Some((Some(status), [])) if status == "0" => Ok(RotateOutcome::Unchanged(None)),
-            Some((Some(status), values)) if status == "0" => Ok(RotateOutcome::Unchanged(Some(
-                assemble_for(values, &rotation.handle)?,
-            ))),
-            _ => Err(StoreError::backend(CorruptRecord(
-                "unexpected reply from the rotation script",
-            ))),
-        }
+impl From<ConnectionManager> for StoreConnection {
+    fn from(conn: ConnectionManager) -> Self {
+        Self::single(conn)
     }
 }
 
-/// The record's expiry as unix seconds (for the index and the scripts) and
-/// unix milliseconds (for `PEXPIREAT`).
-fn expiry(record: &SessionRecord) -> (i64, i64) {
-    let secs = record.expires_at().unix_timestamp();
-    (secs, secs.saturating_mul(1000))
-}
-
-/// The part of a record no rotation changes, stored as JSON in `d`; the
-/// rest has a hash field each (see [`crate::scripts`]).
-#[derive(Deserialize, Serialize)]
-struct Body<'a> {
-    handle: SessionHandle,
-    user_id: std::borrow::Cow<'a, str>,
-    created_at: i64,
-    auth_time: i64,
-    access_claims: std::borrow::Cow<'a, Map<String, Value>>,
-    session_data: std::borrow::Cow<'a, Value>,
-}
-
-fn encode_bytes(bytes: &[u8; 32]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn corrupt(what: &'static str) -> StoreError {
-    StoreError::backend(CorruptRecord(what))
-}
-
-/// [`assemble`], checking that the record is the one under `handle`'s key.
-fn assemble_for(
-    values: &[Option<String>],
-    handle: &SessionHandle,
-) -> Result<SessionRecord, StoreError> {
-    let record = assemble(values)?;
-    if record.handle != *handle {
-        return Err(corrupt("record under another handle's key"));
-    }
-    Ok(record)
-}
-
-/// A record from the values of [`RECORD_FIELDS`], in that order.
-fn assemble(values: &[Option<String>]) -> Result<SessionRecord, StoreError> {
-    let [g, ch, ph, ra, n, re, ae, v, d] = values else {
-        return Err(corrupt("wrong number of session fields"));
-    };
-    let body: Body<'static> = serde_json::from_str(field(d, "missing d")?)
-        .map_err(|e| StoreError::backend(CorruptRecord(e.to_string())))?;
-    Ok(SessionRecord {
-        handle: body.handle,
-        user_id: body.user_id.into_owned(),
-        created_at: timestamp(body.created_at)?,
-        auth_time: timestamp(body.auth_time)?,
-        absolute_expires_at: timestamp(number(field(ae, "missing ae")?)?)?,
-        refresh_expires_at: timestamp(number(field(re, "missing re")?)?)?,
-        generation: number(field(g, "missing g")?)?,
-        current_hash: hash(field(ch, "missing ch")?)?,
-        prev_hash: optional(field(ph, "missing ph")?).map(hash).transpose()?,
-        rotated_at: optional(field(ra, "missing ra")?)
-            .map(|t| number(t).and_then(timestamp))
-            .transpose()?,
-        nonce: RotationNonce::from_bytes(bytes32(field(n, "missing n")?)?),
-        access_claims: body.access_claims.into_owned(),
-        session_data: body.session_data.into_owned(),
-        version: number(field(v, "missing v")?)?,
-    })
-}
-
-/// A field's value, which must be present.
-fn field<'a>(value: &'a Option<String>, missing: &'static str) -> Result<&'a str, StoreError> {
-    value.as_deref().ok_or_else(|| corrupt(missing))
-}
-
-/// An optional value: stored as the empty string when absent.
-fn optional(text: &str) -> Option<&str> {
-    (!text.is_empty()).then_some(text)
-}
-
-fn number<T: std::str::FromStr>(text: &str) -> Result<T, StoreError> {
-    text.parse()
-        .map_err(|_| corrupt("a session field is not a number"))
-}
-
-fn timestamp(unix: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp(unix).map_err(|_| corrupt("timestamp out of range"))
-}
-
-fn bytes32(text: &str) -> Result<[u8; 32], StoreError> {
-    let mut out = [0u8; 32];
-    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
-        Ok(32) => Ok(out),
-        _ => Err(corrupt("a hash or nonce is not 32 bytes of base64url")),
+impl From<ClusterConnection> for StoreConnection {
+    fn from(conn: ClusterConnection) -> Self {
+        Self::cluster(conn)
     }
 }
 
-fn hash(text: &str) -> Result<TokenHash, StoreError> {
-    bytes32(text).map(TokenHash::from_bytes)
+/// Where write ids come from: 64 random bits per store, then a counter.
+struct OpIds {
+    base: String,
+    next: AtomicU64,
 }
 
 /// Timeouts are [`StoreError::Timeout`]; every other failure (refused or
 /// dropped connection, I/O, server error) is [`StoreError::Backend`].
-fn map_redis_error(err: RedisError) -> StoreError {
+pub(crate) fn map_redis_error(err: RedisError) -> StoreError {
     if err.is_timeout() {
         StoreError::Timeout
     } else {
@@ -563,33 +415,14 @@ fn map_redis_error(err: RedisError) -> StoreError {
     }
 }
 
-/// A record over the configured size limit.
+/// The placement key in Redis is not 32 bytes of hex.
 #[derive(Debug)]
-struct RecordTooLarge {
-    size: usize,
-    max: usize,
-}
+struct BadPlacementKey;
 
-impl fmt::Display for RecordTooLarge {
+impl fmt::Display for BadPlacementKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "session record of {} bytes exceeds the limit of {} bytes",
-            self.size, self.max
-        )
+        f.write_str("the placement key in redis is not 64 hex digits")
     }
 }
 
-impl StdError for RecordTooLarge {}
-
-/// A stored value that is not a record written by this store.
-#[derive(Debug)]
-struct CorruptRecord<M>(M);
-
-impl<M: fmt::Display> fmt::Display for CorruptRecord<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "corrupt session record in redis: {}", self.0)
-    }
-}
-
-impl<M: fmt::Debug + fmt::Display> StdError for CorruptRecord<M> {}
+impl StdError for BadPlacementKey {}

@@ -18,8 +18,9 @@ use std::collections::HashMap;
 
 use redis::AsyncCommands as _;
 use serde_json::json;
+use sessionkit::SessionHandle;
 use sessionkit::store::{
-    RotateOutcome, Rotation, RotationNonce, SessionStore, StoreError, TokenHash,
+    RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, StoreError, TokenHash,
 };
 use sessionkit::testing::{
     Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
@@ -40,8 +41,14 @@ async fn redis_store_passes_the_conformance_suite() {
     let n = AtomicU64::new(0);
     run_store_suite(|| {
         let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
-        let store = RedisStore::builder().prefix(prefix).build(conn.clone());
-        async move { store }
+        let conn = conn.clone();
+        async move {
+            RedisStore::builder()
+                .prefix(prefix)
+                .build(conn)
+                .await
+                .expect("store")
+        }
     })
     .await;
 }
@@ -85,8 +92,14 @@ async fn sec_24_fault_suite() {
     let started = std::time::Instant::now();
     let report = run_fault_suite(|| {
         let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
-        let store = RedisStore::builder().prefix(prefix).build(conn.clone());
-        async move { store }
+        let conn = conn.clone();
+        async move {
+            RedisStore::builder()
+                .prefix(prefix)
+                .build(conn)
+                .await
+                .expect("store")
+        }
     })
     .await;
     assert!(report.errors_injected > 0);
@@ -119,26 +132,44 @@ fn tokio_spawn() -> Spawn {
     })
 }
 
+/// A record of `user` whose handle the store placed (as the manager does),
+/// so that its session and its user's index share one slot.
+fn placed(store: &RedisStore, user: &str) -> SessionRecord {
+    let mut r = sample_record(user);
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&r.handle.as_bytes()[..16]);
+    r.handle = SessionHandle::new(random, store.placement_tag(user));
+    r
+}
+
 #[tokio::test]
 async fn session_and_user_keys_expire_with_the_session() {
     let Some((store, _cleanup)) = common::store_or_skip("ttl").await else {
         return;
     };
     let mut conn = store.connection();
-    let mut r = sample_record("ttl-user");
+    let r = placed(&store, "ttl-user");
     store.insert(&r).await.expect("insert");
-    let session_key = format!("{}:s:{}", store.prefix(), r.handle);
-    let user_key = format!("{}:u:{}", store.prefix(), hex("ttl-user"));
+    let session_key = common::find_key(&store, &format!(":{{*}}:s:{}", r.handle))
+        .await
+        .expect("session key");
+    let user_key = common::find_key(&store, &format!(":{{*}}:u:{}", common::hex("ttl-user")))
+        .await
+        .expect("user key");
     let expiry_ms = r.expires_at().unix_timestamp() * 1000;
+    let absolute_ms = r.absolute_expires_at.unix_timestamp() * 1000;
     let at: i64 = conn.pexpire_time(&session_key).await.expect("PEXPIRETIME");
     assert_eq!(
         at, expiry_ms,
         "the session key expires at the session's expiry"
     );
     let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
-    assert_eq!(at, expiry_ms, "the user set expires with its only session");
+    assert_eq!(
+        at, absolute_ms,
+        "the user index lives as long as the absolute lifetime, which no rotation extends"
+    );
 
-    // A swap that slides the expiry moves both TTLs.
+    // A swap that slides the expiry moves the session's TTL.
     let mut next = r.clone();
     next.refresh_expires_at += Duration::days(1);
     next.version = 2;
@@ -147,15 +178,17 @@ async fn session_and_user_keys_expire_with_the_session() {
     assert!(moved > expiry_ms);
     let at: i64 = conn.pexpire_time(&session_key).await.expect("PEXPIRETIME");
     assert_eq!(at, moved);
-    let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
-    assert_eq!(at, moved);
 
-    // A second, shorter-lived session does not shorten the user set's life.
-    r = sample_record("ttl-user");
-    r.refresh_expires_at = r.created_at + Duration::hours(1);
-    store.insert(&r).await.expect("insert");
+    // A second, shorter-lived session does not shorten the index's life.
+    let mut short = placed(&store, "ttl-user");
+    short.absolute_expires_at = short.created_at + Duration::hours(1);
+    short.refresh_expires_at = short.absolute_expires_at;
+    store.insert(&short).await.expect("insert");
     let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
-    assert_eq!(at, moved);
+    assert_eq!(at, absolute_ms);
+    // All of the user's keys and the bucket's expiry index share a slot.
+    let tag = |key: &str| key.split(['{', '}']).nth(1).map(str::to_owned);
+    assert_eq!(tag(&session_key), tag(&user_key));
 }
 
 #[tokio::test]
@@ -164,7 +197,7 @@ async fn rotation_rewrites_only_its_fields_and_moves_every_expiry() {
         return;
     };
     let mut conn = store.connection();
-    let mut r = sample_record("rotate-user");
+    let mut r = placed(&store, "rotate-user");
     // What Lua's JSON would round: the script must never re-encode `d`.
     r.session_data = json!({
         "big": 12_345_678_901_234_567_890u64,
@@ -172,9 +205,10 @@ async fn rotation_rewrites_only_its_fields_and_moves_every_expiry() {
         "f": 0.1,
     });
     store.insert(&r).await.expect("insert");
-    let session_key = format!("{}:s:{}", store.prefix(), r.handle);
-    let user_key = format!("{}:u:{}", store.prefix(), hex("rotate-user"));
-    let index = format!("{}:exp", store.prefix());
+    let session_key = common::find_key(&store, &format!(":{{*}}:s:{}", r.handle))
+        .await
+        .expect("session key");
+    let index = session_key.replace(&format!(":s:{}", r.handle), ":e");
     let json_before: String = conn.hget(&session_key, "d").await.expect("HGET");
 
     let rotation = Rotation::new(
@@ -208,9 +242,11 @@ async fn rotation_rewrites_only_its_fields_and_moves_every_expiry() {
     );
     let at: i64 = conn.pexpire_time(&session_key).await.expect("PEXPIRETIME");
     assert_eq!(at, expiry * 1000, "the session key's TTL moves");
-    let at: i64 = conn.pexpire_time(&user_key).await.expect("PEXPIRETIME");
-    assert_eq!(at, expiry * 1000, "the user set's TTL moves");
-    let member = format!("{}{user_key}", r.handle);
+    let member = format!(
+        "{}{}",
+        common::hex_bytes(r.handle.as_bytes()),
+        common::hex("rotate-user")
+    );
     let score: Option<f64> = conn.zscore(&index, &member).await.expect("ZSCORE");
     assert_eq!(score, Some(expiry as f64), "the expiry index moves");
     assert_eq!(store.load(&r.handle).await.expect("load"), Some(next));
@@ -264,43 +300,47 @@ async fn sessions_dropped_by_redis_leave_no_stale_index_entries() {
     };
     let mut conn = store.connection();
     let user = "stale-user";
-    let index = format!("{}:exp", store.prefix());
-    let user_key = format!("{}:u:{}", store.prefix(), hex(user));
-    let session_key =
-        |r: &sessionkit::store::SessionRecord| format!("{}:s:{}", store.prefix(), r.handle);
-
-    let live = sample_record(user);
+    let live = placed(&store, user);
     store.insert(&live).await.expect("insert");
-    // Expired by the server's clock at insert: Redis drops it at once (its
-    // TTL is in the past) and nothing is indexed.
+    let session_key = common::find_key(&store, &format!(":{{*}}:s:{}", live.handle))
+        .await
+        .expect("session key");
+    let key_of =
+        |r: &SessionRecord| session_key.replace(&live.handle.to_string(), &r.handle.to_string());
+    let index = session_key.replace(&format!(":s:{}", live.handle), ":e");
+    let user_key = session_key.replace(
+        &format!(":s:{}", live.handle),
+        &format!(":u:{}", common::hex(user)),
+    );
+
+    // Expired by the server's clock at insert: nothing is written at all.
     let now = OffsetDateTime::now_utc();
-    let mut dead = sample_record(user);
+    let mut dead = placed(&store, user);
     dead.created_at = now - Duration::days(2);
     dead.refresh_expires_at = now - Duration::days(1);
     store.insert(&dead).await.expect("insert");
     assert!(store.load(&dead.handle).await.expect("load").is_none());
     assert_eq!(conn.zcard::<_, u64>(&index).await.expect("ZCARD"), 1);
-    assert_eq!(conn.scard::<_, u64>(&user_key).await.expect("SCARD"), 1);
+    assert_eq!(conn.zcard::<_, u64>(&user_key).await.expect("ZCARD"), 1);
 
     // A session whose TTL fired (simulated: deleted behind the store's
     // back) leaves index entries; the purge cleans them without counting a
     // session it did not delete.
-    let mut gone = sample_record(user);
+    let mut gone = placed(&store, user);
     gone.refresh_expires_at = gone.created_at + Duration::seconds(100);
     store.insert(&gone).await.expect("insert");
-    let _: i64 = conn.del(session_key(&gone)).await.expect("DEL");
+    let _: i64 = conn.del(key_of(&gone)).await.expect("DEL");
     assert_eq!(
         store.purge_expired(gone.expires_at()).await.expect("purge"),
         0
     );
     assert_eq!(conn.zcard::<_, u64>(&index).await.expect("ZCARD"), 1);
-    assert_eq!(conn.scard::<_, u64>(&user_key).await.expect("SCARD"), 1);
+    assert_eq!(conn.zcard::<_, u64>(&user_key).await.expect("ZCARD"), 1);
 
     // A member whose session vanished is dropped by the next listing.
-    let _: i64 = conn.del(session_key(&live)).await.expect("DEL");
+    let _: i64 = conn.del(key_of(&live)).await.expect("DEL");
     assert!(store.list_by_user(user).await.expect("list").is_empty());
-    assert_eq!(conn.scard::<_, u64>(&user_key).await.expect("SCARD"), 0);
-    assert_eq!(conn.zcard::<_, u64>(&index).await.expect("ZCARD"), 0);
+    assert_eq!(conn.zcard::<_, u64>(&user_key).await.expect("ZCARD"), 0);
 }
 
 #[tokio::test]
@@ -409,8 +449,4 @@ async fn stores_with_different_prefixes_do_not_see_each_other() {
         .expect("the same handle is free under another prefix");
     assert_eq!(b.purge_expired(r.expires_at()).await.expect("purge"), 1);
     assert!(a.load(&r.handle).await.expect("load").is_some());
-}
-
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
 }

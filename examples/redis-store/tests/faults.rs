@@ -117,7 +117,9 @@ async fn a_paused_server_gives_a_timeout() {
     let store = RedisStore::builder()
         .prefix(store.prefix())
         .timeout(Duration::from_millis(200))
-        .build(store.connection());
+        .build(store.connection())
+        .await
+        .expect("store");
     let mut admin = admin_connection().await;
     // Pauses writes (scripts included) of every client for one second:
     // other users of the server are delayed, not failed.

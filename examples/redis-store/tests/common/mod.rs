@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: server discovery, isolated key
-//! prefixes and best-effort cleanup.
+//! Helpers shared by the integration tests: server discovery (a single
+//! server and a cluster), isolated key prefixes and best-effort cleanup.
 
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
@@ -13,6 +13,25 @@ use sessionkit_redis::RedisStore;
 /// `REDIS_URL`, or the local default.
 pub(crate) fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// `REDIS_CLUSTER_NODES` (comma-separated), or the ports
+/// `.ci/redis-cluster.sh` uses.
+pub(crate) fn cluster_nodes() -> Vec<String> {
+    match std::env::var("REDIS_CLUSTER_NODES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        Err(_) => (7000..=7005)
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect(),
+    }
+}
+
+fn services_required() -> bool {
+    std::env::var("SESSIONKIT_REQUIRE_SERVICES").as_deref() == Ok("1")
 }
 
 /// A prefix no other test, process or earlier run uses.
@@ -44,9 +63,15 @@ pub(crate) async fn store_or_skip(label: &str) -> Option<(RedisStore, Cleanup)> 
         .connect(&url)
         .await
     {
-        Ok(store) => Some((store, Cleanup { url, prefix })),
+        Ok(store) => Some((
+            store,
+            Cleanup {
+                nodes: vec![url],
+                prefix,
+            },
+        )),
         Err(e) => {
-            if std::env::var("SESSIONKIT_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            if services_required() {
                 panic!("no Redis at {url} and SESSIONKIT_REQUIRE_SERVICES=1: {e:?}");
             }
             println!("skipped: no Redis at {url}");
@@ -55,11 +80,41 @@ pub(crate) async fn store_or_skip(label: &str) -> Option<(RedisStore, Cleanup)> 
     }
 }
 
-/// Deletes every key under a prefix when dropped, even after a failed
-/// assertion. Best effort: errors are ignored.
+/// A store on the cluster under a fresh prefix, or `None` (after printing
+/// why) when the cluster is unreachable and `SESSIONKIT_REQUIRE_SERVICES`
+/// is not `1`.
+///
+/// # Panics
+/// When the cluster is unreachable and `SESSIONKIT_REQUIRE_SERVICES=1`.
+pub(crate) async fn cluster_store_or_skip(label: &str) -> Option<(RedisStore, Cleanup)> {
+    let nodes = cluster_nodes();
+    let prefix = unique_prefix(label);
+    match RedisStore::builder()
+        .prefix(prefix.clone())
+        .timeout(Duration::from_secs(10))
+        .connect_cluster(&nodes)
+        .await
+    {
+        Ok(store) => Some((store, Cleanup { nodes, prefix })),
+        Err(e) => {
+            let list = nodes.join(",");
+            if services_required() {
+                panic!(
+                    "no Redis Cluster at {list} and SESSIONKIT_REQUIRE_SERVICES=1 \
+                     (start one with .ci/redis-cluster.sh start): {e:?}"
+                );
+            }
+            println!("skipped: no Redis Cluster at {list}");
+            None
+        }
+    }
+}
+
+/// Deletes every key under a prefix when dropped, on every primary, even
+/// after a failed assertion. Best effort: errors are ignored.
 #[derive(Debug)]
 pub(crate) struct Cleanup {
-    url: String,
+    nodes: Vec<String>,
     prefix: String,
 }
 
@@ -72,34 +127,85 @@ impl Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-            return;
-        };
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-        // The prefix is made of [a-z0-9:-]: no glob characters to escape.
-        let pattern = format!("{}*", self.prefix);
-        let mut cursor = 0u64;
-        loop {
-            let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut conn)
-            else {
-                return;
-            };
-            if !keys.is_empty() {
-                let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut conn);
-            }
-            if next == 0 {
-                return;
-            }
-            cursor = next;
+        for node in &self.nodes {
+            clean_node(node, &self.prefix);
         }
     }
+}
+
+fn clean_node(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let role: Result<Vec<redis::Value>, _> = redis::cmd("ROLE").query(&mut conn);
+    let is_primary =
+        matches!(role.as_deref(), Ok([redis::Value::BulkString(r), ..]) if r == b"master");
+    if !is_primary {
+        return;
+    }
+    // The prefix is made of [a-z0-9:-]: no glob characters to escape.
+    let pattern = format!("{prefix}*");
+    let mut cursor = 0u64;
+    loop {
+        let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+        else {
+            return;
+        };
+        // One key at a time: on a cluster, keys of several slots cannot
+        // go in one DEL.
+        for key in keys {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(key).query(&mut conn);
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// The one key under `prefix` matching `pattern` (a glob after the
+/// prefix), found with SCAN on a single server.
+pub(crate) async fn find_key(store: &RedisStore, pattern: &str) -> Option<String> {
+    let mut conn = store.connection();
+    let full = format!("{}{pattern}", store.prefix());
+    let mut cursor = 0u64;
+    let mut found = Vec::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&full)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        found.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(found.len() <= 1, "several keys match {full}: {found:?}");
+    found.pop()
+}
+
+/// Hex of a user id, as in the key names.
+pub(crate) fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex of raw bytes.
+pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,157 @@
+// sessionkit browser client: a dependency-free ES module, served by the
+// framework integrations at GET /sessionkit.js.
+//
+//   import { createClient } from "/sessionkit.js";
+//   const sk = createClient({ onLoggedOut: (reason) => showLogin(reason) });
+//   const me = await sk.fetch("/api/me");
+//
+// The session lives in two HttpOnly cookies that this script never sees.
+// `fetch` sends them (same origin); on a 401 it refreshes the session once
+// and retries. Refreshes are serialised across tabs with a Web Lock, and a
+// counter in localStorage tells a tab that waited for the lock that another
+// tab has refreshed meanwhile: it then retries with the new cookie instead
+// of presenting a refresh token that has just been retired (which the server
+// would take for theft once the grace window is over).
+
+const COUNTER_KEY = "sessionkit.refreshes";
+const LOCK_NAME = "sessionkit-refresh";
+
+let memoryCounter = 0;
+
+function readCounter() {
+  try {
+    return Number(window.localStorage.getItem(COUNTER_KEY) || "0") || 0;
+  } catch (_) {
+    return memoryCounter;
+  }
+}
+
+function bumpCounter() {
+  const next = readCounter() + 1;
+  memoryCounter = next;
+  try {
+    window.localStorage.setItem(COUNTER_KEY, String(next));
+  } catch (_) {
+    // Storage blocked: this tab still counts its own refreshes.
+  }
+}
+
+function withLock(task) {
+  if (navigator.locks && navigator.locks.request) {
+    return navigator.locks.request(LOCK_NAME, task);
+  }
+  return task();
+}
+
+async function jsonOf(response) {
+  try {
+    return await response.clone().json();
+  } catch (_) {
+    return {};
+  }
+}
+
+/**
+ * Creates a client. Options (all optional):
+ * - `onLoggedOut(reason)`: called when the session cannot be refreshed;
+ *   `reason` is "theft", "signed_out", "expired" or null (no session, or
+ *   none the server could vouch for).
+ * - `paths`: { login, refresh, logout, logoutAll, sessions }, defaulting to
+ *   /auth/login, /auth/refresh, /auth/logout, /auth/logout-all, /auth/sessions.
+ */
+export function createClient(options = {}) {
+  const paths = Object.assign(
+    {
+      login: "/auth/login",
+      refresh: "/auth/refresh",
+      logout: "/auth/logout",
+      logoutAll: "/auth/logout-all",
+      sessions: "/auth/sessions",
+    },
+    options.paths || {},
+  );
+  const onLoggedOut = options.onLoggedOut || (() => {});
+
+  const send = (input, init = {}) =>
+    window.fetch(input, Object.assign({ credentials: "same-origin" }, init));
+
+  // Refreshes the session unless another tab did since `seen` was read.
+  // Resolves to { ok, response }.
+  function refresh(seen) {
+    return withLock(async () => {
+      if (readCounter() !== seen) return { ok: true, response: null };
+      const response = await send(paths.refresh, { method: "POST" });
+      if (response.ok) bumpCounter();
+      return { ok: response.ok, response };
+    });
+  }
+
+  // A request with the session: on a 401, refresh once and retry. When the
+  // session is over, `onLoggedOut` is called and the failed answer returned.
+  async function sessionFetch(input, init) {
+    const seen = readCounter();
+    const first = await send(input, init);
+    if (first.status !== 401) return first;
+    const refreshed = await refresh(seen);
+    if (!refreshed.ok) {
+      const answer = refreshed.response;
+      if (answer.status === 401) {
+        const body = await jsonOf(answer);
+        onLoggedOut(body.reason || null);
+      }
+      return answer;
+    }
+    return send(input, init);
+  }
+
+  async function json(input, init) {
+    const response = await sessionFetch(input, init);
+    if (!response.ok) {
+      const body = await jsonOf(response);
+      throw Object.assign(new Error(body.error || "http_" + response.status), {
+        status: response.status,
+        code: body.error || null,
+      });
+    }
+    return response.json();
+  }
+
+  return {
+    fetch: sessionFetch,
+    json,
+    refresh: () => refresh(readCounter()),
+
+    /** Posts credentials as JSON; resolves to the server's response. */
+    async login(credentials) {
+      const response = await send(paths.login, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(credentials),
+      });
+      // New cookies: a tab waiting to refresh must retry, not refresh.
+      if (response.ok) bumpCounter();
+      return response;
+    },
+
+    /** Ends this session (the refresh cookie alone is enough). */
+    async logout() {
+      const response = await send(paths.logout, { method: "POST" });
+      bumpCounter();
+      return response;
+    },
+
+    /** Ends every session of the user, this one included. */
+    async logoutEverywhere() {
+      const response = await sessionFetch(paths.logoutAll, { method: "POST" });
+      bumpCounter();
+      return response;
+    },
+
+    /** The user's sessions, as listed by the server. */
+    sessions: () => json(paths.sessions),
+
+    /** Ends one of the user's sessions. */
+    revokeSession: (handle) =>
+      json(paths.sessions + "/" + encodeURIComponent(handle), { method: "DELETE" }),
+  };
+}
