@@ -12,11 +12,12 @@ use serde_json::{Map, Value};
 use sessionkit::clock::{Clock, SystemClock};
 use sessionkit::store::SessionStore;
 use sessionkit::web::{CookieConfig, CsrfPolicy, TokenSourceError, token_from_authorization};
-use sessionkit::{ConfigError, SessionManager, Verifier};
+use sessionkit::{ConfigError, SessionInfo, SessionManager, Verifier};
 use time::OffsetDateTime;
 
 use crate::backend::{Backend, Manager};
-use crate::error::ApiError;
+use crate::error::SessionRejection;
+use crate::extract::TokenSource;
 
 /// The request header that selects header mode under
 /// [`Transport::Both`]: `X-Auth-Mode: header`.
@@ -36,96 +37,104 @@ pub enum Transport {
     /// (`{"refresh_token": ...}`), new tokens in JSON bodies. No cookie is
     /// read or set.
     Headers,
-    /// Cookies, unless the request says `X-Auth-Mode: header`: then as
-    /// [`Headers`](Self::Headers). An `Authorization: Bearer` header is
-    /// used whenever a request carries one.
+    /// Cookies, except for requests that say `X-Auth-Mode: header` (login,
+    /// refresh, logout: tokens in JSON) or carry `Authorization: Bearer`.
     Both,
 }
 
-/// The paths of the session routes that [`Sessions::configure`] registers.
-///
-/// The refresh and logout routes must lie under the refresh cookie's path
-/// ([`CookieConfig::refresh_path`], `/auth` by default): the browser sends
-/// the refresh cookie nowhere else. [`SessionsBuilder::build`] checks it.
+/// Where the session routes live ([`Sessions::configure`]). The default
+/// puts them under `/auth`, the default path of the refresh cookie, which
+/// the refresh and logout routes need to receive; [`SessionsBuilder::build`]
+/// checks that they do.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct SessionRoutes {
+pub struct Paths {
     pub(crate) refresh: String,
     pub(crate) logout: String,
     pub(crate) logout_all: String,
     pub(crate) sessions: String,
-    pub(crate) jwks: Option<String>,
-    pub(crate) client_js: Option<String>,
+    pub(crate) jwks: String,
+    pub(crate) client_js: String,
 }
 
-impl Default for SessionRoutes {
+impl Default for Paths {
     fn default() -> Self {
-        Self {
-            refresh: "/auth/refresh".to_owned(),
-            logout: "/auth/logout".to_owned(),
-            logout_all: "/auth/logout-all".to_owned(),
-            sessions: "/auth/sessions".to_owned(),
-            jwks: Some("/.well-known/jwks.json".to_owned()),
-            client_js: Some("/sessionkit.js".to_owned()),
-        }
+        Self::under("/auth")
     }
 }
 
-impl SessionRoutes {
-    /// `POST`: new tokens for a refresh token (default `/auth/refresh`).
+impl Paths {
+    /// `{prefix}/refresh`, `{prefix}/logout`, `{prefix}/logout-all` and
+    /// `{prefix}/sessions` (with `{prefix}/sessions/{handle}`), plus
+    /// `/.well-known/jwks.json` and `/sessionkit.js`.
+    pub fn under(prefix: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        Self {
+            refresh: format!("{prefix}/refresh"),
+            logout: format!("{prefix}/logout"),
+            logout_all: format!("{prefix}/logout-all"),
+            sessions: format!("{prefix}/sessions"),
+            jwks: "/.well-known/jwks.json".to_owned(),
+            client_js: "/sessionkit.js".to_owned(),
+        }
+    }
+
+    /// Moves the refresh route (`POST`).
     pub fn refresh(mut self, path: impl Into<String>) -> Self {
         self.refresh = path.into();
         self
     }
 
-    /// `POST`: ends the session (default `/auth/logout`).
+    /// Moves the logout route (`POST`).
     pub fn logout(mut self, path: impl Into<String>) -> Self {
         self.logout = path.into();
         self
     }
 
-    /// `POST`: ends every session of the caller (default `/auth/logout-all`).
+    /// Moves the "log out everywhere" route (`POST`).
     pub fn logout_all(mut self, path: impl Into<String>) -> Self {
         self.logout_all = path.into();
         self
     }
 
-    /// `GET`: the caller's sessions; `DELETE {path}/{handle}` revokes one of
-    /// them (default `/auth/sessions`).
+    /// Moves the session list (`GET`), and `DELETE {path}/{handle}` with
+    /// it.
     pub fn sessions(mut self, path: impl Into<String>) -> Self {
         self.sessions = path.into();
         self
     }
 
-    /// `GET`: the public keys as a JWKS (default
-    /// `/.well-known/jwks.json`); `None` to leave it out.
-    pub fn jwks(mut self, path: Option<String>) -> Self {
-        self.jwks = path;
+    /// Moves the JWKS (`GET`).
+    pub fn jwks(mut self, path: impl Into<String>) -> Self {
+        self.jwks = path.into();
         self
     }
 
-    /// `GET`: the browser client module (default `/sessionkit.js`); `None`
-    /// to leave it out.
-    pub fn client_js(mut self, path: Option<String>) -> Self {
-        self.client_js = path;
+    /// Moves the browser client (`GET`).
+    pub fn client_js(mut self, path: impl Into<String>) -> Self {
+        self.client_js = path.into();
         self
     }
 
-    fn check(&self, cookies: &CookieConfig) -> Result<(), ConfigError> {
-        let mut paths = vec![
+    /// Plain paths; the refresh and logout routes under the refresh
+    /// cookie's path when cookies are used.
+    fn check(&self, cookie_path: Option<&str>) -> Result<(), ConfigError> {
+        let paths = [
             &self.refresh,
             &self.logout,
             &self.logout_all,
             &self.sessions,
+            &self.jwks,
+            &self.client_js,
         ];
-        paths.extend(self.jwks.iter());
-        paths.extend(self.client_js.iter());
         if paths.iter().any(|p| !valid_path(p)) {
             return Err(ConfigError::InvalidSetting {
                 name: "session route",
                 reason: "must start with / and hold no {, }, ?, # or whitespace",
             });
         }
-        let scope = cookies.refresh_cookie_path();
+        let Some(scope) = cookie_path else {
+            return Ok(());
+        };
         for route in [&self.refresh, &self.logout] {
             if !under(route, scope) {
                 return Err(ConfigError::InvalidSetting {
@@ -157,13 +166,13 @@ fn under(route: &str, scope: &str) -> bool {
 /// Everything the extractors, the session routes and the login helper
 /// need: the session manager (or, for a service that only verifies, a
 /// [`Verifier`]), the [`CookieConfig`], the [`CsrfPolicy`], the
-/// [`Transport`] and the [`SessionRoutes`].
+/// [`Transport`] and the [`Paths`].
 ///
 /// Cloning is cheap (one `Arc`). Register it once:
 /// `App::new().configure(sessions.configure())` adds it as app data and
 /// mounts the session routes; `App::new().app_data(sessions.clone())` adds
-/// only the app data, for the extractors. A handler takes it as an
-/// argument (it is an extractor too).
+/// only the app data, for the extractors. A handler can take it as an
+/// argument too.
 #[derive(Clone)]
 pub struct Sessions {
     pub(crate) inner: Arc<Inner>,
@@ -174,14 +183,13 @@ pub(crate) struct Inner {
     pub(crate) cookies: CookieConfig,
     pub(crate) csrf: Option<CsrfPolicy>,
     pub(crate) transport: Transport,
-    pub(crate) routes: SessionRoutes,
+    pub(crate) paths: Paths,
     pub(crate) clock: Box<dyn Clock>,
-    pub(crate) list_fields: Option<Box<ListFields>>,
+    pub(crate) session_fields: Option<Box<SessionFields>>,
 }
 
-/// Extra fields of a session-list entry, from the session's server-side
-/// data.
-pub(crate) type ListFields = dyn Fn(&Value) -> Map<String, Value> + Send + Sync;
+/// Extra fields of a session-list entry.
+pub(crate) type SessionFields = dyn Fn(&SessionInfo) -> Map<String, Value> + Send + Sync;
 
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -191,7 +199,7 @@ impl fmt::Debug for Sessions {
             .field("cookies", &inner.cookies)
             .field("csrf", &inner.csrf)
             .field("transport", &inner.transport)
-            .field("routes", &inner.routes)
+            .field("paths", &inner.paths)
             .finish_non_exhaustive()
     }
 }
@@ -206,8 +214,9 @@ impl Sessions {
     /// Starts a verify-only configuration: [`Session`](crate::Session) and
     /// [`OptionalSession`](crate::OptionalSession) check access tokens with
     /// the verifier's public keys; no store, no secret.
-    /// [`StrictSession`](crate::StrictSession), the session routes and the
-    /// login helper need a manager and answer `500 internal_error` here.
+    /// [`StrictSession`](crate::StrictSession) and the login helper need a
+    /// manager and answer `500 internal_error` here; of the session routes
+    /// only the browser client is served.
     pub fn verify_only(verifier: Verifier) -> SessionsBuilder {
         SessionsBuilder::new(Backend::Verifier(verifier))
     }
@@ -222,14 +231,14 @@ impl Sessions {
         self.inner.transport
     }
 
-    /// The session routes' paths.
-    pub fn routes(&self) -> &SessionRoutes {
-        &self.inner.routes
+    /// Where the session routes live.
+    pub fn paths(&self) -> &Paths {
+        &self.inner.paths
     }
 
-    /// Whether this request uses header mode: the transport is
-    /// [`Transport::Headers`], or [`Transport::Both`] and the request says
-    /// `X-Auth-Mode: header`.
+    /// Whether a request is answered in header mode (tokens in JSON, no
+    /// cookies): the transport is [`Transport::Headers`], or
+    /// [`Transport::Both`] and the request says `X-Auth-Mode: header`.
     pub fn is_header_mode(&self, request: &HttpRequest) -> bool {
         match self.inner.transport {
             Transport::Cookies => false,
@@ -241,82 +250,73 @@ impl Sessions {
         }
     }
 
-    /// The CSRF check (SEC-38) for a cookie-authenticated request: passes
-    /// for safe methods (`GET`, `HEAD`, `OPTIONS`, `TRACE`) and for header
-    /// mode; otherwise the request's `Origin` and `Sec-Fetch-Site` must
-    /// pass the [`CsrfPolicy`]. The extractors and the session routes call
-    /// it themselves; a login handler may call it before checking a
-    /// password, so that a forged login costs no password hash.
-    ///
-    /// # Errors
-    /// `403 {"error":"csrf"}`.
-    pub fn check_csrf(&self, request: &HttpRequest) -> Result<(), ApiError> {
-        if is_safe(request.method()) || self.is_header_mode(request) {
-            return Ok(());
-        }
-        self.csrf_policy_check(request.headers())
-    }
-
-    pub(crate) fn csrf_policy_check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// The CSRF check (SEC-38): the request's `Origin` and
+    /// `Sec-Fetch-Site` must pass the [`CsrfPolicy`].
+    pub(crate) fn check_csrf(&self, headers: &HeaderMap) -> Result<(), SessionRejection> {
         let Some(policy) = &self.inner.csrf else {
             // `build` refuses cookie transports without a policy.
-            return Err(ApiError::internal("no CSRF policy for a cookie transport"));
+            return Err(SessionRejection::internal(
+                "no CSRF policy for a cookie transport",
+            ));
         };
         policy
             .check(
                 values(headers, header::ORIGIN.as_str()),
                 values(headers, "sec-fetch-site"),
             )
-            .map_err(ApiError::from)
+            .map_err(SessionRejection::from)
     }
 
-    /// The access token of a request: from `Authorization: Bearer` when
-    /// the request has that header (and the transport allows headers),
-    /// otherwise from the access cookie, after the CSRF check for
-    /// state-changing methods. `Ok(None)` when the request carries none.
-    ///
-    /// The CSRF check comes before the cookie is looked at, so a
-    /// cross-site request is refused as such whatever its cookies; only
-    /// with `anonymous_ok` does a request without the cookie skip it (it
-    /// carries no ambient authority then).
+    /// The access token of a request: `Authorization: Bearer` when headers
+    /// are allowed and the request has one (or the transport is headers
+    /// only), the access cookie otherwise, after the CSRF check for a
+    /// state-changing method (SEC-06, SEC-38).
     pub(crate) fn access_token<'r>(
         &self,
         request: &'r HttpRequest,
-        anonymous_ok: bool,
-    ) -> Result<Option<&'r str>, ApiError> {
+    ) -> Result<(&'r str, TokenSource), SessionRejection> {
         let headers = request.headers();
-        if self.inner.transport != Transport::Cookies && headers.contains_key(header::AUTHORIZATION)
+        let transport = self.inner.transport;
+        if transport == Transport::Headers
+            || (transport == Transport::Both && headers.contains_key(header::AUTHORIZATION))
         {
-            return token_from_authorization(values(headers, header::AUTHORIZATION.as_str()))
-                .map(Some)
-                .map_err(ApiError::from);
+            let token = token_from_authorization(values(headers, header::AUTHORIZATION.as_str()))?;
+            return Ok((token, TokenSource::Bearer));
         }
-        if self.is_header_mode(request) {
-            return Ok(None);
+        if is_state_changing(request.method()) {
+            self.check_csrf(headers)?;
         }
-        let cookie = self
+        let token = self
             .inner
             .cookies
-            .access_token_from_cookies(values(headers, header::COOKIE.as_str()));
-        present(cookie, !anonymous_ok, || self.check_csrf(request))
+            .access_token_from_cookies(values(headers, header::COOKIE.as_str()))?;
+        Ok((token, TokenSource::Cookie))
     }
 
-    /// The refresh token from the refresh cookie, after the CSRF check;
-    /// `Ok(None)` when there is none.
+    /// Whether a request carries no access token at all: no
+    /// `Authorization` header and no access cookie.
+    pub(crate) fn carries_no_token(&self, headers: &HeaderMap) -> bool {
+        !headers.contains_key(header::AUTHORIZATION)
+            && self
+                .inner
+                .cookies
+                .access_token_from_cookies(values(headers, header::COOKIE.as_str()))
+                == Err(TokenSourceError::Missing)
+    }
+
+    /// The refresh cookie's value.
     pub(crate) fn refresh_cookie<'r>(
         &self,
-        request: &'r HttpRequest,
-    ) -> Result<Option<&'r str>, ApiError> {
-        let cookie = self
-            .inner
+        headers: &'r HeaderMap,
+    ) -> Result<&'r str, TokenSourceError> {
+        self.inner
             .cookies
-            .refresh_token_from_cookies(values(request.headers(), header::COOKIE.as_str()));
-        present(cookie, true, || self.check_csrf(request))
+            .refresh_token_from_cookies(values(headers, header::COOKIE.as_str()))
     }
 
-    pub(crate) fn manager(&self) -> Result<&dyn Manager, ApiError> {
+    pub(crate) fn manager(&self) -> Result<&dyn Manager, SessionRejection> {
         self.inner.backend.manager().ok_or_else(|| {
-            ApiError::internal("this operation needs a session manager, not a verifier")
+            SessionRejection::internal("this operation needs a session manager, not a verifier")
         })
     }
 
@@ -324,39 +324,31 @@ impl Sessions {
         self.inner.clock.now()
     }
 
+    /// The rejection, also clearing both cookies when the transport uses
+    /// cookies.
+    pub(crate) fn clearing(&self, rejection: SessionRejection) -> SessionRejection {
+        if self.uses_cookies() {
+            rejection.clearing(self.cookies())
+        } else {
+            rejection
+        }
+    }
+
     pub(crate) fn uses_cookies(&self) -> bool {
         self.inner.transport != Transport::Headers
     }
 
     /// The configuration registered with the application.
-    pub(crate) fn from_app_data(request: &HttpRequest) -> Result<Self, ApiError> {
-        request
-            .app_data::<Self>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("no sessionkit_actix_web::Sessions in the app data"))
+    pub(crate) fn from_app_data(request: &HttpRequest) -> Result<Self, SessionRejection> {
+        request.app_data::<Self>().cloned().ok_or_else(|| {
+            SessionRejection::internal("no sessionkit_actix_web::Sessions in the app data")
+        })
     }
 }
 
-/// A cookie's token, `None` when it is missing, after `csrf` (always, or
-/// only when the cookie is there).
-fn present(
-    cookie: Result<&str, TokenSourceError>,
-    always_check: bool,
-    csrf: impl FnOnce() -> Result<(), ApiError>,
-) -> Result<Option<&str>, ApiError> {
-    let missing = cookie == Err(TokenSourceError::Missing);
-    if always_check || !missing {
-        csrf()?;
-    }
-    match cookie {
-        Ok(token) => Ok(Some(token)),
-        Err(TokenSourceError::Missing) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn is_safe(method: &Method) -> bool {
-    [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
+/// Whether a method changes state, for the CSRF check.
+pub(crate) fn is_state_changing(method: &Method) -> bool {
+    ![Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
 }
 
 pub(crate) fn values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -370,9 +362,9 @@ pub struct SessionsBuilder {
     cookies: CookieConfig,
     csrf: Option<CsrfPolicy>,
     transport: Transport,
-    routes: SessionRoutes,
+    paths: Paths,
     clock: Box<dyn Clock>,
-    list_fields: Option<Box<ListFields>>,
+    session_fields: Option<Box<SessionFields>>,
 }
 
 impl fmt::Debug for SessionsBuilder {
@@ -381,7 +373,7 @@ impl fmt::Debug for SessionsBuilder {
             .field("cookies", &self.cookies)
             .field("csrf", &self.csrf)
             .field("transport", &self.transport)
-            .field("routes", &self.routes)
+            .field("paths", &self.paths)
             .finish_non_exhaustive()
     }
 }
@@ -393,9 +385,9 @@ impl SessionsBuilder {
             cookies: CookieConfig::default(),
             csrf: None,
             transport: Transport::default(),
-            routes: SessionRoutes::default(),
+            paths: Paths::default(),
             clock: Box::new(SystemClock),
-            list_fields: None,
+            session_fields: None,
         }
     }
 
@@ -420,9 +412,9 @@ impl SessionsBuilder {
         self
     }
 
-    /// The session routes' paths (default [`SessionRoutes::default`]).
-    pub fn routes(mut self, routes: SessionRoutes) -> Self {
-        self.routes = routes;
+    /// Where the session routes live (default [`Paths::default`]).
+    pub fn paths(mut self, paths: Paths) -> Self {
+        self.paths = paths;
         self
     }
 
@@ -433,17 +425,16 @@ impl SessionsBuilder {
         self
     }
 
-    /// Adds fields to each entry of the session list (`GET
-    /// /auth/sessions`), computed from the session's server-side data: for
-    /// example the device the session was created on. The data itself is
-    /// never sent; only what `fields` picks from it. Fields named
-    /// `session_handle`, `created_at`, `last_active_at` or `current` are
-    /// ignored.
-    pub fn session_list_fields(
+    /// Extra fields for each entry of the session list (`GET
+    /// /auth/sessions`), from the session's server-side data: for example
+    /// the device it was created on. The rest of the server-side data is
+    /// never sent. Fields named `session_handle`, `created_at`,
+    /// `last_active_at` or `current` are ignored.
+    pub fn session_fields(
         mut self,
-        fields: impl Fn(&Value) -> Map<String, Value> + Send + Sync + 'static,
+        fields: impl Fn(&SessionInfo) -> Map<String, Value> + Send + Sync + 'static,
     ) -> Self {
-        self.list_fields = Some(Box::new(fields));
+        self.session_fields = Some(Box::new(fields));
         self
     }
 
@@ -460,16 +451,18 @@ impl SessionsBuilder {
                 reason: "cookie transports need the allowed origins",
             });
         }
-        self.routes.check(&self.cookies)?;
+        let cookie_path =
+            (self.transport != Transport::Headers).then(|| self.cookies.refresh_cookie_path());
+        self.paths.check(cookie_path)?;
         Ok(Sessions {
             inner: Arc::new(Inner {
                 backend: self.backend,
                 cookies: self.cookies,
                 csrf: self.csrf,
                 transport: self.transport,
-                routes: self.routes,
+                paths: self.paths,
                 clock: self.clock,
-                list_fields: self.list_fields,
+                session_fields: self.session_fields,
             }),
         })
     }

@@ -1,10 +1,12 @@
-//! [`ApiError`]: every refusal as `{"error": CODE}` with its status, the
-//! shape every sessionkit integration answers with.
+//! [`SessionRejection`]: every refusal as `{"error": CODE}` with its
+//! status, the shape every sessionkit integration answers with; and the
+//! small handlers and middleware that answer the same way.
 
 use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use sessionkit::web::{CookieConfig, CsrfError, LogoutReason, TokenSourceError};
@@ -19,13 +21,13 @@ use sessionkit::{RefreshError, SessionError, VerifyError};
 ///
 /// ```
 /// use actix_web::http::StatusCode;
-/// use sessionkit_actix_web::ApiError;
+/// use sessionkit_actix_web::SessionRejection;
 ///
-/// let e = ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials");
+/// let e = SessionRejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials");
 /// assert_eq!(e.code(), "invalid_credentials");
 /// ```
 #[derive(Clone)]
-pub struct ApiError {
+pub struct SessionRejection {
     status: StatusCode,
     code: &'static str,
     reason: Option<LogoutReason>,
@@ -33,7 +35,7 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
-impl ApiError {
+impl SessionRejection {
     /// An answer with this status and error code.
     pub fn new(status: StatusCode, code: &'static str) -> Self {
         Self {
@@ -45,14 +47,12 @@ impl ApiError {
         }
     }
 
-    /// `404 {"error":"not_found"}`.
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found_error() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found")
     }
 
-    /// `405 {"error":"method_not_allowed"}`.
-    pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
     }
 
     /// The same answer with `Retry-After: seconds` (at least 1), for a
@@ -100,9 +100,9 @@ impl ApiError {
     }
 }
 
-impl fmt::Debug for ApiError {
+impl fmt::Debug for SessionRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiError")
+        f.debug_struct("SessionRejection")
             .field("status", &self.status)
             .field("code", &self.code)
             .field("reason", &self.reason)
@@ -111,13 +111,13 @@ impl fmt::Debug for ApiError {
     }
 }
 
-impl fmt::Display for ApiError {
+impl fmt::Display for SessionRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.status.as_u16(), self.code)
     }
 }
 
-impl ResponseError for ApiError {
+impl ResponseError for SessionRejection {
     fn status_code(&self) -> StatusCode {
         self.status
     }
@@ -139,25 +139,25 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<VerifyError> for ApiError {
+impl From<VerifyError> for SessionRejection {
     fn from(e: VerifyError) -> Self {
         Self::from_parts(e.http_status(), e.error_code())
     }
 }
 
-impl From<TokenSourceError> for ApiError {
+impl From<TokenSourceError> for SessionRejection {
     fn from(e: TokenSourceError) -> Self {
         Self::from_parts(e.http_status(), e.error_code())
     }
 }
 
-impl From<CsrfError> for ApiError {
+impl From<CsrfError> for SessionRejection {
     fn from(e: CsrfError) -> Self {
         Self::from_parts(e.http_status(), e.error_code())
     }
 }
 
-impl From<SessionError> for ApiError {
+impl From<SessionError> for SessionRejection {
     fn from(e: SessionError) -> Self {
         if matches!(
             e,
@@ -169,8 +169,34 @@ impl From<SessionError> for ApiError {
     }
 }
 
-impl From<RefreshError> for ApiError {
+impl From<RefreshError> for SessionRejection {
     fn from(e: RefreshError) -> Self {
         Self::from_parts(e.http_status(), e.error_code()).with_reason(e.logout_reason())
     }
+}
+
+/// The JSON error answer `{"error": code}` with `status` (and
+/// `Cache-Control: no-store`).
+pub fn error_response(status: StatusCode, code: &'static str) -> HttpResponse {
+    SessionRejection::new(status, code).error_response()
+}
+
+/// `404 {"error":"not_found"}`, for the application's default service:
+/// `App::new().default_service(web::to(sessionkit_actix_web::not_found))`.
+pub async fn not_found() -> HttpResponse {
+    error_response(StatusCode::NOT_FOUND, "not_found")
+}
+
+/// `405 {"error":"method_not_allowed"}`, for a resource's default
+/// service: `web::resource("/x").route(..).default_service(web::to(method_not_allowed))`.
+pub async fn method_not_allowed() -> HttpResponse {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+}
+
+/// Middleware that gives every answer `Cache-Control: no-store` unless it
+/// has a `Cache-Control` of its own (the session routes' answers already
+/// say `no-store`): `App::new().wrap(sessionkit_actix_web::no_store())`.
+/// Nothing that carries tokens or per-user data may be cached (SEC-35).
+pub fn no_store() -> DefaultHeaders {
+    DefaultHeaders::new().add((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }

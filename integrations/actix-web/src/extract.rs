@@ -1,43 +1,72 @@
 //! The extractors: a handler takes the caller's session as an argument.
 
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use sessionkit::Verified;
+use sessionkit::{SessionHandle, Verified};
 
 use crate::config::Sessions;
-use crate::error::ApiError;
+use crate::error::SessionRejection;
 
-type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, SessionRejection>>>>;
 
-/// The caller's session, verified statelessly (no store read): the access
-/// token's signature and claims are checked, so a revoked session's token
-/// keeps working until it expires (the access lifetime). Use
-/// [`StrictSession`] where revocation must take effect at once.
+/// Where a request's access token came from.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// The access cookie.
+    Cookie,
+    /// `Authorization: Bearer`.
+    Bearer,
+}
+
+/// The caller's verified session: the access token passed every check of
+/// `SessionManager::verify` (or of the `Verifier`, in verify-only mode),
+/// without a store round trip. A revoked session's access token keeps
+/// working until it expires (the access lifetime); use [`StrictSession`]
+/// where revocation must take effect at once.
 ///
 /// The token comes from `Authorization: Bearer` or the access cookie, as
-/// the [`Transport`](crate::Transport) allows. A cookie-authenticated
-/// `POST`, `PUT`, `PATCH` or `DELETE` passes the CSRF policy first.
+/// the [`Transport`](crate::Transport) allows, never from the URL (SEC-06).
+/// In cookie mode a state-changing request (anything but `GET`, `HEAD`,
+/// `OPTIONS`, `TRACE`) passes the CSRF policy first (SEC-38).
 ///
-/// Refusals: `401 {"error":"try_refresh_token"}` for an expired but
-/// otherwise valid token (refresh, then retry), `401
-/// {"error":"unauthorized"}` for none or any other, `403
-/// {"error":"csrf"}`.
+/// Rejections, as JSON: `401 try_refresh_token` (the token expired: the
+/// client refreshes and retries), `401 unauthorized`, `403 csrf`, `503
+/// unavailable`.
 #[derive(Clone, Debug)]
-pub struct Session(Verified);
+pub struct Session {
+    verified: Verified,
+    source: TokenSource,
+}
 
 impl Session {
     /// The verified claims.
     pub fn verified(&self) -> &Verified {
-        &self.0
+        &self.verified
     }
 
-    /// The verified claims, by value.
-    pub fn into_inner(self) -> Verified {
-        self.0
+    /// The claims, by value.
+    pub fn into_verified(self) -> Verified {
+        self.verified
+    }
+
+    /// The user.
+    pub fn user_id(&self) -> &str {
+        self.verified.user_id()
+    }
+
+    /// The session's handle.
+    pub fn handle(&self) -> SessionHandle {
+        self.verified.session_handle()
+    }
+
+    /// Where the token came from.
+    pub fn source(&self) -> TokenSource {
+        self.source
     }
 }
 
@@ -45,33 +74,29 @@ impl Deref for Session {
     type Target = Verified;
 
     fn deref(&self) -> &Verified {
-        &self.0
+        &self.verified
     }
 }
 
 impl FromRequest for Session {
-    type Error = ApiError;
+    type Error = SessionRejection;
     type Future = ExtractFuture<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
-        Box::pin(async move {
-            verify(&request, Strictness::Stateless, false)
-                .await?
-                .map(Self)
-                .ok_or_else(unauthorized)
-        })
+        Box::pin(async move { session(&request, false).await })
     }
 }
 
 /// The caller's session if the request carries a token at all: `None`
-/// without one, and otherwise exactly as [`Session`] (an invalid or expired
-/// token is refused, not ignored, so that the client refreshes or logs in
-/// again rather than silently browsing as nobody).
+/// when it has neither an `Authorization` header nor the access cookie,
+/// and otherwise exactly as [`Session`]. A token that fails is rejected,
+/// not ignored, so that the client refreshes or logs in again rather than
+/// carrying on as nobody.
 ///
-/// A request without the access cookie carries no ambient authority, so
-/// it skips the CSRF check: an anonymous cross-site `POST` gets `None`,
-/// while one with the cookie is refused with `403 csrf`.
+/// Use it instead of `Option<Session>`: actix-web's blanket extractor for
+/// `Option<T>` turns every rejection into `None`, a CSRF refusal and an
+/// expired token included.
 #[derive(Clone, Debug)]
 pub struct OptionalSession(pub Option<Session>);
 
@@ -91,102 +116,77 @@ impl Deref for OptionalSession {
 }
 
 impl FromRequest for OptionalSession {
-    type Error = ApiError;
+    type Error = SessionRejection;
     type Future = ExtractFuture<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            Ok(Self(
-                verify(&request, Strictness::Stateless, true)
-                    .await?
-                    .map(Session),
-            ))
+            match session(&request, false).await {
+                Ok(session) => Ok(Self(Some(session))),
+                Err(e)
+                    if e.code() == "unauthorized"
+                        && Sessions::from_app_data(&request)?
+                            .carries_no_token(request.headers()) =>
+                {
+                    Ok(Self(None))
+                }
+                Err(e) => Err(e),
+            }
         })
     }
 }
 
-/// The caller's session, verified with the store as well
-/// ([`SessionManager::verify_strict`](sessionkit::SessionManager::verify_strict)):
-/// the session must be alive and the token of its current or previous
-/// generation, so revocation takes effect at once. Costs one store read.
-///
-/// Refusals as [`Session`]'s, and `503 {"error":"unavailable"}` when the
-/// store cannot be read. Needs a session manager: in a verify-only
-/// configuration it answers `500 {"error":"internal_error"}`.
+/// Like [`Session`], and the session is also live in the store (strict
+/// verification: `SessionManager::verify_strict`): a revoked session is
+/// refused at once. One store read per request. In verify-only mode there
+/// is no store: it answers `500 internal_error`.
 #[derive(Clone, Debug)]
-pub struct StrictSession(Verified);
+pub struct StrictSession(Session);
 
 impl StrictSession {
-    /// The verified claims.
-    pub fn verified(&self) -> &Verified {
-        &self.0
-    }
-
-    /// The verified claims, by value.
-    pub fn into_inner(self) -> Verified {
+    /// The session.
+    pub fn into_inner(self) -> Session {
         self.0
     }
 }
 
 impl Deref for StrictSession {
-    type Target = Verified;
+    type Target = Session;
 
-    fn deref(&self) -> &Verified {
+    fn deref(&self) -> &Session {
         &self.0
     }
 }
 
 impl FromRequest for StrictSession {
-    type Error = ApiError;
+    type Error = SessionRejection;
     type Future = ExtractFuture<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
-        Box::pin(async move {
-            verify(&request, Strictness::Strict, false)
-                .await?
-                .map(Self)
-                .ok_or_else(unauthorized)
-        })
+        Box::pin(async move { session(&request, true).await.map(Self) })
     }
 }
 
 /// The configuration itself, from the app data that
-/// [`Sessions::configure`] (or `App::app_data(sessions)`) registered: a
-/// login handler takes it as an argument to call [`Sessions::login`].
+/// [`Sessions::configure`] (or `App::app_data(sessions)`) registered.
 impl FromRequest for Sessions {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Error = SessionRejection;
+    type Future = Ready<Result<Self, SessionRejection>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Self::from_app_data(request))
+        ready(Self::from_app_data(request))
     }
 }
 
-#[derive(Clone, Copy)]
-enum Strictness {
-    Stateless,
-    Strict,
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::from(sessionkit::web::TokenSourceError::Missing)
-}
-
-/// The verified access token of the request, `None` when it has none.
-async fn verify(
-    request: &HttpRequest,
-    strictness: Strictness,
-    anonymous_ok: bool,
-) -> Result<Option<Verified>, ApiError> {
+async fn session(request: &HttpRequest, strict: bool) -> Result<Session, SessionRejection> {
     let sessions = Sessions::from_app_data(request)?;
-    let Some(token) = sessions.access_token(request, anonymous_ok)? else {
-        return Ok(None);
+    let (token, source) = sessions.access_token(request)?;
+    let verified = if strict {
+        sessions.manager()?.verify_strict(token).await?
+    } else {
+        sessions.inner.backend.verify(token).await?
     };
-    let verified = match strictness {
-        Strictness::Stateless => sessions.inner.backend.verify(token).await?,
-        Strictness::Strict => sessions.manager()?.verify_strict(token).await?,
-    };
-    Ok(Some(verified))
+    Ok(Session { verified, source })
 }

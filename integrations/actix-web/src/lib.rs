@@ -4,22 +4,18 @@
 //! session list), and a login helper.
 //!
 //! ```
-//! use actix_web::{App, HttpRequest, HttpResponse, http::StatusCode, test, web};
+//! use actix_web::{App, HttpResponse, http::StatusCode, test, web};
 //! use sessionkit::web::CsrfPolicy;
 //! use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey};
-//! use sessionkit_actix_web::{ApiError, Session, Sessions, Transport};
+//! use sessionkit_actix_web::{LoggedIn, Login, Session, SessionRejection, Sessions, Transport};
 //!
-//! /// Log in: check the credentials, then one call.
-//! async fn login(
-//!     sessions: Sessions,
-//!     request: HttpRequest,
-//!     body: web::Bytes,
-//! ) -> Result<HttpResponse, ApiError> {
-//!     sessions.check_csrf(&request)?;
+//! /// Log in: in cookie mode `Login` has passed the CSRF check; check the
+//! /// credentials, then one call.
+//! async fn login(login: Login, body: web::Bytes) -> Result<LoggedIn, SessionRejection> {
 //!     if body.as_ref() != b"alice:wonderland" {
-//!         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
+//!         return Err(SessionRejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
 //!     }
-//!     sessions.login(&request, "alice").await
+//!     login.create("alice").await
 //! }
 //!
 //! /// An ordinary route: the session is an argument.
@@ -85,16 +81,22 @@
 //!   [`CsrfPolicy`](sessionkit::web::CsrfPolicy), the [`Transport`] and the
 //!   [`SessionRoutes`]. It carries no store type: handlers do not either.
 //! - Extractors: [`Session`] (stateless, no store read), [`OptionalSession`]
-//!   and [`StrictSession`] (asks the store, so revocation is immediate).
+//!   (`None` without a token; use it rather than `Option<Session>`, which
+//!   actix-web turns into `None` on any rejection) and [`StrictSession`]
+//!   (asks the store, so revocation is immediate).
 //!   Refusals are `401 {"error":"try_refresh_token"}` (refresh, then
 //!   retry), `401 {"error":"unauthorized"}` and `403 {"error":"csrf"}`.
-//! - [`Sessions::configure`]: the session routes, `POST /auth/refresh`,
-//!   `POST /auth/logout`, `POST /auth/logout-all`, `GET /auth/sessions`,
-//!   `DELETE /auth/sessions/{handle}`, `GET /.well-known/jwks.json`.
-//! - [`Sessions::login`]: creates the session once your handler has checked
-//!   the credentials, and answers with the cookies (or the tokens).
-//! - [`ApiError`]: the `{"error": CODE}` answer all of them use, for your
-//!   handlers too; [`not_found`] as the application's default service.
+//! - [`Sessions::configure`]: the session routes at the [`Paths`],
+//!   `POST /auth/refresh`, `POST /auth/logout`, `POST /auth/logout-all`,
+//!   `GET /auth/sessions`, `DELETE /auth/sessions/{handle}`,
+//!   `GET /.well-known/jwks.json` and the browser client at
+//!   `GET /sessionkit.js`.
+//! - [`Login`]: the login helper, an extractor that has passed the CSRF
+//!   check; [`Login::create`] makes the session once your handler has
+//!   checked the credentials and answers with the cookies (or the tokens).
+//! - [`SessionRejection`]: the `{"error": CODE}` answer all of them use,
+//!   for your handlers too; [`not_found`] and [`method_not_allowed`] as
+//!   default services, [`no_store`] as middleware.
 //!
 //! # Transports
 //!
@@ -106,7 +108,24 @@
 //! `Authorization: Bearer`, the refresh token in the JSON body of refresh
 //! and logout, new tokens in JSON answers, and no cookie is read or set.
 //! [`Transport::Both`] picks per request: `X-Auth-Mode: header` selects
-//! headers. Tokens are never read from a URL (SEC-06).
+//! headers, and a bearer token is used whenever a request carries one.
+//! Tokens are never read from a URL (SEC-06).
+//!
+//! # Sharing a session with subdomains
+//!
+//! Give [`SessionsBuilder::cookies`] a
+//! `CookieConfig::dangerous().domain("example.com")`: every cookie the
+//! integration sets and clears carries that domain and the configured
+//! names (the access cookie becomes `__Secure-sk-access`, as a `__Host-`
+//! cookie cannot have a domain). Every subdomain can then read the session
+//! and plant cookies that shadow it: do it only when all of them are as
+//! trusted as the application itself.
+//!
+//! # The browser client
+//!
+//! [`Sessions::configure`] serves [`sessionkit::web::BROWSER_CLIENT_JS`] at
+//! `/sessionkit.js`: a `fetch` wrapper that refreshes on a 401, one tab at
+//! a time, and reports why a session ended.
 //!
 //! Every answer that carries tokens or per-user data has
 //! `Cache-Control: no-store`.
@@ -120,13 +139,7 @@ mod login;
 mod respond;
 mod routes;
 
-pub use crate::config::{AUTH_MODE_HEADER, SessionRoutes, Sessions, SessionsBuilder, Transport};
-pub use crate::error::ApiError;
-pub use crate::extract::{OptionalSession, Session, StrictSession};
-pub use crate::login::Login;
-
-/// A default service answering `404 {"error":"not_found"}`:
-/// `App::new().default_service(actix_web::web::to(sessionkit_actix_web::not_found))`.
-pub async fn not_found() -> actix_web::HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::not_found())
-}
+pub use crate::config::{AUTH_MODE_HEADER, Paths, Sessions, SessionsBuilder, Transport};
+pub use crate::error::{SessionRejection, error_response, method_not_allowed, no_store, not_found};
+pub use crate::extract::{OptionalSession, Session, StrictSession, TokenSource};
+pub use crate::login::{CreateLogin, LoggedIn, Login};

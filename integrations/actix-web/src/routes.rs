@@ -3,63 +3,70 @@
 
 use std::future::Future;
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::web::{self, Bytes, ServiceConfig};
-use actix_web::{HttpRequest, HttpResponse, Route};
+use actix_web::{FromRequest as _, HttpRequest, HttpResponse, Route};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sessionkit::web::TokenSourceError;
-use sessionkit::{SessionError, SessionHandle, Verified};
+use sessionkit::web::{BROWSER_CLIENT_JS, token_from_authorization};
+use sessionkit::{SessionError, SessionHandle};
 
-use crate::config::Sessions;
-use crate::error::ApiError;
+use crate::config::{Sessions, Transport, values};
+use crate::error::{SessionRejection, method_not_allowed};
+use crate::extract::StrictSession;
 use crate::respond::{logged_out, no_store, private_json, with_tokens};
 
-type Answer = Result<HttpResponse, ApiError>;
+type Answer = Result<HttpResponse, SessionRejection>;
 
 impl Sessions {
     /// Registers this configuration as app data (for the extractors) and
-    /// mounts the session routes at the paths of its [`SessionRoutes`](crate::SessionRoutes):
+    /// mounts the session routes at its [`Paths`](crate::Paths):
     ///
     /// | route | answer |
     /// |---|---|
     /// | `POST /auth/refresh` | new tokens (cookies, or the body in header mode with `{"refresh_token"}`); `401 {"error","reason"?}` clearing both cookies |
-    /// | `POST /auth/logout` | revokes the session of the refresh token, or else of the access token (an expired one will do); clears the cookies; `Clear-Site-Data: "cookies"` |
+    /// | `POST /auth/logout` | revokes the session of whichever genuine token the request carries (refresh token first, then access token, expired or not); clears both cookies; `Clear-Site-Data: "cookies"` |
     /// | `POST /auth/logout-all` | `{"revoked": N}`: every session of the caller |
     /// | `GET /auth/sessions` | `[{"session_handle","created_at","last_active_at","current"}]`, times in Unix seconds, oldest first |
     /// | `DELETE /auth/sessions/{handle}` | revokes one of the caller's sessions; `404 not_found` for any other |
     /// | `GET /.well-known/jwks.json` | the public keys (EdDSA); `404 not_found` with HS256 |
+    /// | `GET /sessionkit.js` | the browser client, [`BROWSER_CLIENT_JS`] |
     ///
-    /// Other methods on these paths answer `405 {"error":"method_not_allowed"}`.
-    /// A verify-only configuration registers the app data and no route.
+    /// Every answer has `Cache-Control: no-store`, errors are
+    /// `{"error": code}`, and a method a route does not have is a JSON 405.
+    /// In verify-only mode only the browser client is served.
     pub fn configure(&self) -> impl FnOnce(&mut ServiceConfig) + 'static {
         let sessions = self.clone();
         move |config: &mut ServiceConfig| {
             config.app_data(sessions.clone());
+            let paths = sessions.paths().clone();
+            config.service(resource(
+                &paths.client_js,
+                Method::GET,
+                &sessions,
+                client_js,
+            ));
             if sessions.inner.backend.manager().is_none() {
                 return;
             }
-            let routes = sessions.routes().clone();
             config
-                .service(resource(&routes.refresh, Method::POST, &sessions, refresh))
-                .service(resource(&routes.logout, Method::POST, &sessions, logout))
+                .service(resource(&paths.refresh, Method::POST, &sessions, refresh))
+                .service(resource(&paths.logout, Method::POST, &sessions, logout))
                 .service(resource(
-                    &routes.logout_all,
+                    &paths.logout_all,
                     Method::POST,
                     &sessions,
                     logout_all,
                 ))
-                .service(resource(&routes.sessions, Method::GET, &sessions, list))
+                .service(resource(&paths.sessions, Method::GET, &sessions, list))
                 .service(resource(
-                    &format!("{}/{{handle}}", routes.sessions),
+                    &format!("{}/{{handle}}", paths.sessions),
                     Method::DELETE,
                     &sessions,
                     revoke_one,
-                ));
-            if let Some(path) = &routes.jwks {
-                config.service(resource(path, Method::GET, &sessions, jwks));
-            }
+                ))
+                .service(resource(&paths.jwks, Method::GET, &sessions, jwks));
         }
     }
 }
@@ -71,7 +78,7 @@ fn resource<F, Fut>(
     method: Method,
     sessions: &Sessions,
     handler: F,
-) -> actix_web::Resource
+) -> impl actix_web::dev::HttpServiceFactory + 'static
 where
     F: Fn(Sessions, HttpRequest, Bytes) -> Fut + Clone + 'static,
     Fut: Future<Output = Answer> + 'static,
@@ -79,6 +86,7 @@ where
     let sessions = sessions.clone();
     let allow = method.to_string();
     web::resource(path)
+        .wrap(crate::error::no_store())
         .route(
             Route::new()
                 .method(method)
@@ -89,8 +97,7 @@ where
         .default_service(web::to(move || {
             let allow = allow.clone();
             async move {
-                let mut response =
-                    actix_web::ResponseError::error_response(&ApiError::method_not_allowed());
+                let mut response = method_not_allowed().await;
                 if let Ok(value) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(header::ALLOW, value);
                 }
@@ -100,11 +107,14 @@ where
 }
 
 /// The caller of an operation on sessions, checked against the store.
-async fn strict_caller(sessions: &Sessions, request: &HttpRequest) -> Result<Verified, ApiError> {
-    let token = sessions
-        .access_token(request, false)?
-        .ok_or(TokenSourceError::Missing)?;
-    Ok(sessions.manager()?.verify_strict(token).await?)
+async fn strict_caller(request: &HttpRequest) -> Result<StrictSession, SessionRejection> {
+    StrictSession::extract(request).await
+}
+
+async fn client_js(_: Sessions, _: HttpRequest, _: Bytes) -> Answer {
+    Ok(HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(BROWSER_CLIENT_JS))
 }
 
 /// `{"refresh_token": ...}`, the body of refresh and logout in header mode.
@@ -122,71 +132,73 @@ fn refresh_from_body(body: &[u8]) -> Option<String> {
 async fn refresh(sessions: Sessions, request: HttpRequest, body: Bytes) -> Answer {
     let manager = sessions.manager()?;
     let header_mode = sessions.is_header_mode(&request);
-    let clearing = |e: ApiError| {
-        if sessions.uses_cookies() {
-            e.clearing(sessions.cookies())
-        } else {
-            e
-        }
-    };
-    let unauthorized = || clearing(ApiError::from(TokenSourceError::Missing));
+    let clearing = |e: SessionRejection| sessions.clearing(e);
     let from_body;
     let token = if header_mode {
-        from_body = refresh_from_body(&body).ok_or_else(unauthorized)?;
+        from_body =
+            refresh_from_body(&body).ok_or_else(|| clearing(SessionRejection::unauthorized()))?;
         from_body.as_str()
     } else {
-        match sessions.refresh_cookie(&request) {
-            Ok(Some(token)) => token,
-            Ok(None) => return Err(unauthorized()),
-            Err(e) if e.status() == StatusCode::FORBIDDEN => return Err(e),
-            Err(e) => return Err(clearing(e)),
-        }
+        sessions.check_csrf(request.headers())?;
+        sessions
+            .refresh_cookie(request.headers())
+            .map_err(|e| clearing(e.into()))?
     };
     match manager.refresh(token).await {
         Ok(tokens) => Ok(with_tokens(&sessions, &tokens, header_mode)),
-        Err(e) if e.http_status() == 401 => Err(clearing(ApiError::from(e))),
-        Err(e) => Err(ApiError::from(e)),
+        Err(e) if e.http_status() == 401 => Err(clearing(SessionRejection::from(e))),
+        Err(e) => Err(SessionRejection::from(e)),
     }
 }
 
+/// Revokes with the refresh token if the request carries a genuine one,
+/// else with the access token (expired or not, but of the session's
+/// current or previous generation). 401, clearing the cookies, when
+/// neither is genuine.
 async fn logout(sessions: Sessions, request: HttpRequest, body: Bytes) -> Answer {
     let manager = sessions.manager()?;
-    let clearing = |e: ApiError| {
-        if sessions.uses_cookies() && e.status() == StatusCode::UNAUTHORIZED {
-            e.clearing(sessions.cookies())
+    let headers = request.headers();
+    let unauthorized = || sessions.clearing(SessionRejection::unauthorized());
+    let bearer =
+        sessions.transport() != Transport::Cookies && headers.contains_key(header::AUTHORIZATION);
+    // A request with `Authorization` (or in header mode) is authenticated
+    // by its headers and body alone; otherwise by its cookies, after the
+    // CSRF check.
+    let (refresh, access) = if sessions.is_header_mode(&request) || bearer {
+        let access = if bearer {
+            Some(
+                token_from_authorization(values(headers, header::AUTHORIZATION.as_str()))
+                    .map_err(|e| sessions.clearing(e.into()))?,
+            )
         } else {
-            e
-        }
-    };
-    // A request with `Authorization` is authenticated by it alone; in
-    // cookie mode, both cookies (after the CSRF check).
-    let access = sessions.access_token(&request, false).map_err(clearing)?;
-    let bearer = request.headers().contains_key(header::AUTHORIZATION);
-    let from_body;
-    let refresh = if sessions.is_header_mode(&request) {
-        from_body = refresh_from_body(&body);
-        from_body.as_deref()
-    } else if bearer {
-        None
+            None
+        };
+        (refresh_from_body(&body), access)
     } else {
-        sessions.refresh_cookie(&request).map_err(clearing)?
+        sessions.check_csrf(headers)?;
+        let access = sessions
+            .cookies()
+            .access_token_from_cookies(values(headers, header::COOKIE.as_str()))
+            .ok();
+        (
+            sessions.refresh_cookie(headers).ok().map(str::to_owned),
+            access,
+        )
     };
-    // The refresh token first: it is what the client holds longest, and
-    // it identifies the session even when the access token is missing or
-    // was signed with a key that has since been retired.
-    // `Some(revoked)` once a genuine token was presented.
-    let mut outcome = None;
-    if let Some(token) = refresh {
-        outcome = genuine_outcome(manager.revoke_with_refresh_token(token).await)?;
-    }
-    if outcome != Some(true)
-        && let Some(token) = access
-        && let Some(revoked) = genuine_outcome(manager.revoke_with_access_token(token).await)?
-    {
-        outcome = Some(revoked);
-    }
-    let Some(revoked) = outcome else {
-        return Err(clearing(ApiError::from(TokenSourceError::Missing)));
+    let revoked = 'revoked: {
+        if let Some(token) = refresh {
+            match manager.revoke_with_refresh_token(&token).await {
+                Ok(handle) => break 'revoked handle.is_some(),
+                Err(SessionError::Unauthorized(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let token = access.ok_or_else(unauthorized)?;
+        match manager.revoke_with_access_token(token).await {
+            Ok(handle) => handle.is_some(),
+            Err(SessionError::Unauthorized(_)) => return Err(unauthorized()),
+            Err(e) => return Err(e.into()),
+        }
     };
     Ok(logged_out(
         &sessions,
@@ -194,19 +206,8 @@ async fn logout(sessions: Sessions, request: HttpRequest, body: Bytes) -> Answer
     ))
 }
 
-/// `Some(revoked)` for a genuine token, `None` for one that is not.
-fn genuine_outcome(
-    outcome: Result<Option<SessionHandle>, SessionError>,
-) -> Result<Option<bool>, ApiError> {
-    match outcome {
-        Ok(handle) => Ok(Some(handle.is_some())),
-        Err(SessionError::Unauthorized(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn logout_all(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
-    let caller = strict_caller(&sessions, &request).await?;
+    let caller = strict_caller(&request).await?;
     let revoked = sessions
         .manager()?
         .revoke_all_for_user(caller.user_id())
@@ -215,16 +216,16 @@ async fn logout_all(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answe
 }
 
 async fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
-    let caller = strict_caller(&sessions, &request).await?;
-    let current = caller.session_handle();
+    let caller = strict_caller(&request).await?;
+    let current = caller.handle();
     let list: Vec<Value> = sessions
         .manager()?
         .sessions_for_user(caller.user_id())
         .await?
         .into_iter()
         .map(|s| {
-            let mut entry = match &sessions.inner.list_fields {
-                Some(fields) => fields(&s.session_data),
+            let mut entry = match &sessions.inner.session_fields {
+                Some(fields) => fields(&s),
                 None => Map::new(),
             };
             entry.insert("session_handle".to_owned(), s.handle.to_string().into());
@@ -245,22 +246,22 @@ async fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
 }
 
 async fn revoke_one(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
-    let caller = strict_caller(&sessions, &request).await?;
+    let caller = strict_caller(&request).await?;
     let manager = sessions.manager()?;
     let handle: SessionHandle = request
         .match_info()
         .get("handle")
         .and_then(|h| h.parse().ok())
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or_else(SessionRejection::not_found_error)?;
     // Another user's session is answered exactly like a missing one.
     let owned = manager
         .session(&handle)
         .await?
         .is_some_and(|s| s.user_id == caller.user_id());
     if !owned || !manager.revoke(&handle).await? {
-        return Err(ApiError::not_found());
+        return Err(SessionRejection::not_found_error());
     }
-    if handle == caller.session_handle() {
+    if handle == caller.handle() {
         return Ok(logged_out(&sessions, json!({ "revoked": 1 })));
     }
     Ok(private_json(json!({ "revoked": 1 })))
@@ -270,7 +271,7 @@ async fn jwks(sessions: Sessions, _: HttpRequest, _: Bytes) -> Answer {
     let jwks = sessions.manager()?.jwks();
     if jwks.keys().is_empty() {
         // HS256: there is no public key to publish.
-        return Err(ApiError::not_found());
+        return Err(SessionRejection::not_found_error());
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/jwk-set+json"))

@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
-use actix_web::{App, HttpRequest, HttpResponse, web};
+use actix_web::{App, HttpResponse, web};
 use serde_json::{Value, json};
 use sessionkit::clock::ManualClock;
 use sessionkit::jwks::Jwks;
 use sessionkit::web::{CookieConfig, CsrfPolicy};
 use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
 use sessionkit_actix_web::{
-    ApiError, OptionalSession, Session, SessionRoutes, Sessions, StrictSession, Transport,
+    LoggedIn, Login, OptionalSession, Paths, Session, SessionRejection, Sessions, StrictSession,
+    TokenSource, Transport,
 };
 use time::Duration;
 
@@ -128,21 +129,17 @@ fn manager(clock: &Arc<ManualClock>, signing: SigningKey) -> Manager {
         .unwrap()
 }
 
-async fn login(
-    sessions: Sessions,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    sessions.check_csrf(&request)?;
+async fn login(login: Login, body: web::Bytes) -> Result<LoggedIn, SessionRejection> {
     let user = std::str::from_utf8(&body).unwrap_or_default().to_owned();
     if user.is_empty() {
-        return Err(ApiError::new(
+        return Err(SessionRejection::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
         ));
     }
-    sessions
-        .login(&request, user)
+    assert!(login.is_header_mode() || login.user_agent().is_none());
+    login
+        .create(user)
         .claims(json!({ "role": "reader" }))
         .session_data(json!({ "device": "test" }))
         .await
@@ -151,8 +148,9 @@ async fn login(
 async fn me(session: Session) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "user_id": session.user_id(),
-        "session_handle": session.session_handle().to_string(),
+        "session_handle": session.handle().to_string(),
         "role": session.claims()["role"],
+        "bearer": session.source() == TokenSource::Bearer,
     }))
 }
 
@@ -179,9 +177,9 @@ impl Harness {
             .csrf(CsrfPolicy::new([ORIGIN]).unwrap())
             .transport(Transport::Both)
             .clock(Arc::clone(&clock))
-            .session_list_fields(|data| {
+            .session_fields(|info| {
                 let mut fields = serde_json::Map::new();
-                fields.insert("device".to_owned(), data["device"].clone());
+                fields.insert("device".to_owned(), info.session_data["device"].clone());
                 fields.insert("current".to_owned(), json!("ignored"));
                 fields
             });
@@ -360,6 +358,7 @@ async fn login_in_header_mode_answers_with_tokens_and_no_cookie() {
         )
         .await;
     assert_eq!(me.json["user_id"], "alice");
+    assert_eq!(me.json["bearer"], true);
 }
 
 #[actix_web::test]
@@ -515,7 +514,7 @@ async fn sec_38_cookie_authenticated_post_passes_the_csrf_policy_first() {
 }
 
 #[actix_web::test]
-async fn optional_session_is_none_without_a_token_and_strict_otherwise() {
+async fn optional_session_is_none_without_a_token_and_rejects_a_bad_one() {
     let h = Harness::new().await;
     let jar = h.session("alice").await;
     let maybe = |cookie: Option<String>, origin: &'static str| {
@@ -527,9 +526,14 @@ async fn optional_session_is_none_without_a_token_and_strict_otherwise() {
         }
         request
     };
-    let anonymous = h.send(maybe(None, "https://evil.example")).await;
+    let anonymous = h.send(maybe(None, ORIGIN)).await;
     assert_eq!(anonymous.status, StatusCode::OK);
     assert_eq!(anonymous.json["user_id"], Value::Null);
+    // A cross-site state-changing request is refused, token or not, as by
+    // every extractor of this crate.
+    h.send(maybe(None, "https://evil.example"))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "csrf");
     let known = h.send(maybe(Some(jar.access()), ORIGIN)).await;
     assert_eq!(known.json["user_id"], "alice");
     h.send(maybe(Some(jar.access()), "https://evil.example"))
@@ -849,6 +853,21 @@ async fn wrong_methods_and_unknown_paths_answer_json() {
 }
 
 #[actix_web::test]
+async fn the_browser_client_is_served() {
+    let h = Harness::new().await;
+    let answer = h.send(TestRequest::get().uri("/sessionkit.js")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.text, sessionkit::web::BROWSER_CLIENT_JS);
+}
+
+#[actix_web::test]
 async fn jwks_is_published_for_eddsa_only() {
     let h = Harness::new().await;
     h.send(TestRequest::get().uri("/.well-known/jwks.json"))
@@ -992,33 +1011,40 @@ fn configuration_mistakes_are_refused() {
             .build()
             .is_ok()
     );
+    // Without cookies, the routes may live anywhere.
+    assert!(
+        Sessions::builder(m())
+            .transport(Transport::Headers)
+            .paths(Paths::under("/api"))
+            .build()
+            .is_ok()
+    );
     let csrf = || CsrfPolicy::new([ORIGIN]).unwrap();
     // A refresh route the refresh cookie never reaches.
     for routes in [
-        SessionRoutes::default().refresh("/api/refresh"),
-        SessionRoutes::default().logout("/logout"),
-        SessionRoutes::default().refresh("/authx/refresh"),
-        SessionRoutes::default().sessions("/auth/{x}"),
-        SessionRoutes::default().logout_all("no-slash"),
+        Paths::default().refresh("/api/refresh"),
+        Paths::default().logout("/logout"),
+        Paths::default().refresh("/authx/refresh"),
+        Paths::default().sessions("/auth/{x}"),
+        Paths::under("/api"),
+        Paths::default().logout_all("no-slash"),
     ] {
         assert!(
             Sessions::builder(m())
                 .csrf(csrf())
-                .routes(routes.clone())
+                .paths(routes.clone())
                 .build()
                 .is_err(),
             "{routes:?}"
         );
     }
     let moved = CookieConfig::default().refresh_path("/session").unwrap();
-    let routes = SessionRoutes::default()
-        .refresh("/session/refresh")
-        .logout("/session/logout");
+    let routes = Paths::under("/session/");
     assert!(
         Sessions::builder(m())
             .csrf(csrf())
             .cookies(moved)
-            .routes(routes)
+            .paths(routes)
             .build()
             .is_ok()
     );
