@@ -1,0 +1,9 @@
+//! The applications the suites run against: one line each.
+
+use http_contract::AppKind;
+
+/// Every example application. Add yours with its `start` function.
+pub(crate) const APPS: &[AppKind] = &[AppKind {
+    name: "actix",
+    start: actix_app::start,
+}];
