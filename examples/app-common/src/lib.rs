@@ -440,7 +440,9 @@ mod tests {
 
     #[test]
     fn session_data_records_the_device() {
-        let data = session_data(Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0"));
+        let data = session_data(Some(
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0",
+        ));
         assert_eq!(data, json!({ "device": "Firefox on Linux" }));
         assert_eq!(
             session_list_fields(&data)["device"],

@@ -215,7 +215,9 @@ fn parse_nodes(value: &str) -> Result<Vec<String>, SettingsError> {
         .filter(|n| !n.is_empty())
         .collect();
     for node in &nodes {
-        let rest = node.strip_prefix("redis://").or(node.strip_prefix("rediss://"));
+        let rest = node
+            .strip_prefix("redis://")
+            .or(node.strip_prefix("rediss://"));
         let valid = rest.is_some_and(|r| {
             r.rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
@@ -277,7 +279,10 @@ mod tests {
         let s = from(&[]).unwrap();
         assert_eq!(s.addr, SocketAddr::from(([127, 0, 0, 1], 3000)));
         assert_eq!(s.store, StoreKind::Memory);
-        assert_eq!(s.origins, ["http://127.0.0.1:3000", "http://localhost:3000"]);
+        assert_eq!(
+            s.origins,
+            ["http://127.0.0.1:3000", "http://localhost:3000"]
+        );
         assert_eq!(s.access_ttl, Duration::seconds(600));
         assert_eq!(s.grace, Duration::seconds(10));
         assert_eq!(s.leeway, Duration::seconds(30));

@@ -205,7 +205,12 @@ impl Answer {
     /// Asserts `Cache-Control: no-store`.
     #[track_caller]
     pub fn assert_no_store(&self) {
-        assert_eq!(self.header("cache-control"), "no-store", "{:?}", self.headers);
+        assert_eq!(
+            self.header("cache-control"),
+            "no-store",
+            "{:?}",
+            self.headers
+        );
     }
 
     /// Asserts that the answer ends the session in the browser: both

@@ -94,7 +94,11 @@ impl Driver {
     }
 
     /// A browser session with its own fresh profile.
-    pub(crate) async fn browser(&self, chrome: &Path, profile: &TempDir) -> Result<Client, BoxError> {
+    pub(crate) async fn browser(
+        &self,
+        chrome: &Path,
+        profile: &TempDir,
+    ) -> Result<Client, BoxError> {
         let args = [
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),

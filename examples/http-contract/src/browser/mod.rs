@@ -24,11 +24,11 @@ use fantoccini::Client;
 use sessionkit::clock::SystemClock;
 use time::Duration;
 
+pub use self::driver::find_binary;
 use self::driver::{
     Driver, TempDir, click, ensure, log_in, logged_in_as, logged_out_saying, login_form_shown,
     message, refresh_cookie, screenshot, wait_until,
 };
-pub use self::driver::find_binary;
 use crate::BoxError;
 use crate::app::{AppKind, Backend, Running, require_services, start};
 use crate::client::{ACCESS, REFRESH};
@@ -42,7 +42,10 @@ const ACCESS_TTL_SECS: u64 = 2;
 /// When a scenario fails or times out, or a browser or driver is missing
 /// while `SESSIONKIT_REQUIRE_SERVICES=1`.
 pub async fn run_browser_suite(kind: &AppKind) {
-    let chrome = find_binary("CHROME", &["/usr/bin/chromium", "chromium", "google-chrome"]);
+    let chrome = find_binary(
+        "CHROME",
+        &["/usr/bin/chromium", "chromium", "google-chrome"],
+    );
     let driver = find_binary("CHROMEDRIVER", &["/usr/bin/chromedriver", "chromedriver"]);
     let (Some(chrome), Some(driver)) = (chrome, driver) else {
         assert!(
@@ -66,7 +69,11 @@ pub async fn run_browser_suite(kind: &AppKind) {
     let outcome = with_browsers(kind.name, &running, &chrome, &driver).await;
     running.finish().await;
     match outcome {
-        Ok(()) => println!("{}: browser scenarios passed in {:?}", kind.name, started.elapsed()),
+        Ok(()) => println!(
+            "{}: browser scenarios passed in {:?}",
+            kind.name,
+            started.elapsed()
+        ),
         Err(e) => panic!("{}: browser scenario failed: {e}", kind.name),
     }
 }
@@ -129,14 +136,18 @@ async fn scenarios(
     expire_access_token().await;
     // Empty the list, so that its coming back shows the reload finished.
     first
-        .execute("document.getElementById('sessions').replaceChildren(); return true;", vec![])
+        .execute(
+            "document.getElementById('sessions').replaceChildren(); return true;",
+            vec![],
+        )
         .await?;
     click(first, "#reload").await?;
     logged_in_as(first, "alice").await?;
     ensure(message(first).await?.is_empty(), "message after refresh")?;
     let after = world.live_sessions("alice").await;
     ensure(
-        after.len() == 1 && after.first().map(|s| s.generation) > before.first().map(|s| s.generation),
+        after.len() == 1
+            && after.first().map(|s| s.generation) > before.first().map(|s| s.generation),
         format!("silent refresh did not rotate: {after:?}"),
     )?;
     shot(first, "2-silent-refresh").await?;
@@ -154,11 +165,17 @@ async fn scenarios(
         .header("cookie", format!("{REFRESH}={copied}"))
         .send()
         .await?;
-    ensure(thief.status() == 200, format!("the thief's refresh: {}", thief.status()))?;
+    ensure(
+        thief.status() == 200,
+        format!("the thief's refresh: {}", thief.status()),
+    )?;
     expire_access_token().await;
     first.goto(base).await?;
     logged_out_saying(first, "a copy of your sign-in was used elsewhere").await?;
-    ensure(world.live_sessions("alice").await.is_empty(), "session revoked")?;
+    ensure(
+        world.live_sessions("alice").await.is_empty(),
+        "session revoked",
+    )?;
     let replay = reqwest::Client::new()
         .post(format!("{base}/auth/refresh"))
         .header("cookie", format!("{REFRESH}={copied}"))
@@ -172,12 +189,18 @@ async fn scenarios(
     click(first, "#logout").await?;
     login_form_shown(first).await?;
     let cookies = first.get_all_cookies().await?;
-    ensure(!cookies.iter().any(|c| c.name() == ACCESS), "access cookie left after logout")?;
+    ensure(
+        !cookies.iter().any(|c| c.name() == ACCESS),
+        "access cookie left after logout",
+    )?;
     ensure(
         refresh_cookie(first, base, REFRESH).await?.is_none(),
         "refresh cookie left after logout",
     )?;
-    ensure(world.live_sessions("alice").await.is_empty(), "session revoked at logout")?;
+    ensure(
+        world.live_sessions("alice").await.is_empty(),
+        "session revoked at logout",
+    )?;
     shot(first, "5-logout").await?;
 
     // 6. Sign out everywhere reaches a second browser profile.
@@ -185,18 +208,25 @@ async fn scenarios(
     log_in(second, base, "bob", "builder").await?;
     ensure(world.live_sessions("bob").await.len() == 2, "two sessions")?;
     click(second, "#reload").await?;
-    wait_until(second, "document.querySelectorAll('#sessions tr.session').length === 2").await?;
+    wait_until(
+        second,
+        "document.querySelectorAll('#sessions tr.session').length === 2",
+    )
+    .await?;
     click(first, "#logout-all").await?;
     login_form_shown(first).await?;
     click(second, "#reload").await?;
     logged_out_saying(second, "You were signed out from another device").await?;
-    ensure(world.live_sessions("bob").await.is_empty(), "every session revoked")?;
+    ensure(
+        world.live_sessions("bob").await.is_empty(),
+        "every session revoked",
+    )?;
     shot(first, "6-logout-all-first").await?;
     shot(second, "6-logout-all-second").await?;
     Ok(())
 }
 
-/// 3. Two tabs hit an expired access token at the same moment. Both are
+/// Scenario 3: two tabs hit an expired access token at the same moment. Both are
 /// told to check at the same instant, far enough ahead that whatever token
 /// is current when the tabs are set up has expired by then. Exactly one
 /// refresh happens; the other tab retries with its cookie; nobody is
@@ -239,5 +269,8 @@ async fn two_tabs(world: &Running, first: &Client, base: &str) -> Result<(), Box
     ensure(message(first).await?.is_empty(), "message in tab two")?;
     first.close_window().await?;
     first.switch_to_window(tab_one).await?;
-    ensure(world.live_sessions("alice").await.len() == 1, "session still live")
+    ensure(
+        world.live_sessions("alice").await.len() == 1,
+        "session still live",
+    )
 }

@@ -73,8 +73,14 @@ pub(super) async fn sec_45_logout_refuses_an_old_generation_access_token(ctx: Ar
     let third = Jar::from(&ctx.refresh(&second).await);
     // The first access token is two generations old: found in a log, it
     // cannot end a session that has moved on.
-    for (cookie, bearer) in [(Some(first.access_header()), None), (None, Some(&first.access))] {
-        let mut request = ctx.client.post("/auth/logout").header("origin", &ctx.origin);
+    for (cookie, bearer) in [
+        (Some(first.access_header()), None),
+        (None, Some(&first.access)),
+    ] {
+        let mut request = ctx
+            .client
+            .post("/auth/logout")
+            .header("origin", &ctx.origin);
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }

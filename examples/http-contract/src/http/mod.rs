@@ -106,7 +106,10 @@ pub async fn run_http_suite(kind: &AppKind, backend: Backend) {
         let running = match started {
             Ok(Some(running)) => running,
             Ok(None) => return,
-            Err(e) => panic!("{}/{backend:?}: the application did not start: {e}", kind.name),
+            Err(e) => panic!(
+                "{}/{backend:?}: the application did not start: {e}",
+                kind.name
+            ),
         };
         let ctx = Arc::new(Ctx::new(running, clock));
         let outcome = tokio::spawn((check.run)(Arc::clone(&ctx))).await;

@@ -75,7 +75,11 @@ pub(super) async fn unknown_routes_and_methods_answer_json(ctx: Arc<Ctx>) {
     ] {
         let answer = ctx.client.request(method.clone(), path).send().await;
         answer.assert_error(405, "method_not_allowed");
-        assert!(answer.header("content-type").starts_with("application/json"));
+        assert!(
+            answer
+                .header("content-type")
+                .starts_with("application/json")
+        );
     }
 }
 

@@ -8,9 +8,7 @@ use time::Duration;
 
 use super::Ctx;
 
-pub(super) async fn sessions_lists_the_callers_live_sessions_with_device_and_times(
-    ctx: Arc<Ctx>,
-) {
+pub(super) async fn sessions_lists_the_callers_live_sessions_with_device_and_times(ctx: Arc<Ctx>) {
     let first = ctx.session("alice").await;
     ctx.clock.advance(Duration::seconds(5));
     let second = ctx.session("alice").await;
@@ -31,7 +29,10 @@ pub(super) async fn sessions_lists_the_callers_live_sessions_with_device_and_tim
     for entry in &list {
         let current = entry["session_handle"] == mine.as_str();
         assert_eq!(entry["current"], current, "{entry}");
-        assert!(current || entry["session_handle"] == theirs.as_str(), "{entry}");
+        assert!(
+            current || entry["session_handle"] == theirs.as_str(),
+            "{entry}"
+        );
         assert_eq!(entry["device"], "Firefox on Linux", "{entry}");
         let created = entry["created_at"].as_i64().unwrap_or(0);
         let active = entry["last_active_at"].as_i64().unwrap_or(0);
@@ -44,7 +45,10 @@ pub(super) async fn sessions_lists_the_callers_live_sessions_with_device_and_tim
         }
     }
     // Oldest first.
-    assert_eq!(list.first().map(|e| e["session_handle"].clone()), Some(theirs.into()));
+    assert_eq!(
+        list.first().map(|e| e["session_handle"].clone()),
+        Some(theirs.into())
+    );
 }
 
 pub(super) async fn deleting_one_of_my_sessions_works(ctx: Arc<Ctx>) {
@@ -63,7 +67,11 @@ pub(super) async fn deleting_one_of_my_sessions_works(ctx: Arc<Ctx>) {
     answer.assert_ok();
     assert_eq!(answer.json, json!({ "revoked": 1 }));
     // Another session: this browser's cookies stay.
-    assert!(answer.set_cookies().is_empty(), "{:?}", answer.set_cookies());
+    assert!(
+        answer.set_cookies().is_empty(),
+        "{:?}",
+        answer.set_cookies()
+    );
     assert_eq!(ctx.live("alice").await, 1);
     ctx.refresh(&phone).await.assert_error(401, "unauthorized");
     let laptop = crate::client::Jar::from(&ctx.refresh(&laptop).await);
@@ -107,10 +115,7 @@ pub(super) async fn sec_38_cross_site_cookie_requests_are_403_and_change_nothing
     let other = ctx.session("alice").await;
     let other_handle = ctx.handle_of(&other).await;
     let port = ctx.origin.rsplit(':').next().unwrap_or("0");
-    let next_port = format!(
-        "http://localhost:{}",
-        port.parse::<u32>().unwrap_or(0) + 1
-    );
+    let next_port = format!("http://localhost:{}", port.parse::<u32>().unwrap_or(0) + 1);
     let foreign = [
         (Some("https://evil.example"), None),
         (Some("null"), None),
@@ -161,7 +166,13 @@ pub(super) async fn sec_38_allowed_origins_and_non_browser_requests_pass(ctx: Ar
     for origin in [Some(ctx.origin.as_str()), Some(localhost.as_str()), None] {
         let jar = ctx.session("alice").await;
         let answer = ctx
-            .cookie_request(Method::POST, "/auth/logout", &jar.both_header(), origin, None)
+            .cookie_request(
+                Method::POST,
+                "/auth/logout",
+                &jar.both_header(),
+                origin,
+                None,
+            )
             .await;
         assert_eq!(answer.status, 200, "{origin:?}: {}", answer.text);
     }

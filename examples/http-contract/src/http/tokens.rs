@@ -29,7 +29,10 @@ pub(super) async fn me_without_a_valid_token_is_401_unauthorized(ctx: Arc<Ctx>) 
     let cases = [
         ("none", String::new()),
         ("garbage cookie", format!("{ACCESS}=garbage")),
-        ("refresh token as access", format!("{ACCESS}={}", jar.refresh)),
+        (
+            "refresh token as access",
+            format!("{ACCESS}={}", jar.refresh),
+        ),
         (
             "lowercase name (SEC-37)",
             format!("__host-sk-access={}", jar.access),
@@ -95,9 +98,7 @@ pub(super) async fn sec_06_token_in_the_url_is_ignored(ctx: Arc<Ctx>) {
 pub(super) async fn expired_access_token_is_try_refresh_token_then_refresh_works(ctx: Arc<Ctx>) {
     let jar = ctx.session("alice").await;
     ctx.expire_access_token();
-    ctx.me(&jar)
-        .await
-        .assert_error(401, "try_refresh_token");
+    ctx.me(&jar).await.assert_error(401, "try_refresh_token");
     let refreshed = ctx.refresh(&jar).await;
     refreshed.assert_ok();
     refreshed.assert_no_store();
