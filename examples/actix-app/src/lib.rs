@@ -48,8 +48,8 @@ pub fn sessions(app: &App) -> Result<Sessions, AppError> {
 
 /// The application's routes, for `actix_web::App::configure`: the page,
 /// login, `/api/me` and the session routes. Pair it with
-/// [`not_found`](sessionkit_actix_web::not_found) as the default service
-/// and [`no_store`](sessionkit_actix_web::no_store) around everything, as
+/// [`not_found`] as the default service
+/// and [`no_store`] around everything, as
 /// [`start`] does.
 pub fn routes(app: App, sessions: Sessions) -> impl FnOnce(&mut ServiceConfig) + 'static {
     move |config: &mut ServiceConfig| {

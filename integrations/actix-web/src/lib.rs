@@ -79,7 +79,7 @@
 //!   [`Verifier`](sessionkit::Verifier)), the
 //!   [`CookieConfig`](sessionkit::web::CookieConfig), the
 //!   [`CsrfPolicy`](sessionkit::web::CsrfPolicy), the [`Transport`] and the
-//!   [`SessionRoutes`]. It carries no store type: handlers do not either.
+//!   [`Paths`]. It carries no store type: handlers do not either.
 //! - Extractors: [`Session`] (stateless, no store read), [`OptionalSession`]
 //!   (`None` without a token; use it rather than `Option<Session>`, which
 //!   actix-web turns into `None` on any rejection) and [`StrictSession`]
