@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
-use sessionkit_microservices::{HttpJwksSource, Tokens, auth_service, http, resource_service};
+use sessionkit_microservices::{HttpJwksSource, Tokens, auth_service, resource_service};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -15,28 +15,37 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         .build()?;
     let auth_listener = TcpListener::bind("127.0.0.1:0").await?;
     let auth = auth_listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(auth_listener, auth_service(manager)).await });
+    let auth_app = auth_service(manager)?;
+    tokio::spawn(async move { axum::serve(auth_listener, auth_app).await });
 
     // The resource service knows only where the JWKS is.
     let verifier = Verifier::builder()
-        .source(HttpJwksSource { addr: auth })
+        .source(HttpJwksSource::new(format!(
+            "http://{auth}/.well-known/jwks.json"
+        ))?)
         .build()?;
     let resource_listener = TcpListener::bind("127.0.0.1:0").await?;
     let resource = resource_listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(resource_listener, resource_service(verifier)).await });
+    let resource_app = resource_service(verifier)?;
+    tokio::spawn(async move { axum::serve(resource_listener, resource_app).await });
 
-    let (_, body) = http(
-        auth,
-        "POST",
-        "/login",
-        &[("content-type", "application/json")],
-        r#"{"user":"alice"}"#,
-    )
-    .await?;
-    let token = serde_json::from_str::<Tokens>(&body)?.access_token;
-    let bearer = format!("Bearer {token}");
-    let (status, user) = http(resource, "GET", "/me", &[("authorization", &bearer)], "").await?;
+    let client = reqwest::Client::new();
+    let tokens: Tokens = serde_json::from_str(
+        &client
+            .post(format!("http://{auth}/login"))
+            .header("content-type", "application/json")
+            .body(r#"{"user":"alice"}"#)
+            .send()
+            .await?
+            .text()
+            .await?,
+    )?;
+    let answer = client
+        .get(format!("http://{resource}/me"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await?;
     println!("auth service on {auth}, resource service on {resource}");
-    println!("GET /me -> {status} {user}");
+    println!("GET /me -> {} {}", answer.status(), answer.text().await?);
     Ok(())
 }
