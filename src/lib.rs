@@ -166,12 +166,15 @@ pub mod web {
     /// - `fetch(input, init)` sends the session cookies (same origin). On a
     ///   401 it refreshes the session once, then retries the request.
     /// - Refreshes are serialised across the tabs of a browser with a Web
-    ///   Lock, and a refresh counter kept in `localStorage`, read before the
-    ///   request, tells a tab that waited for the lock that another tab has
-    ///   refreshed meanwhile: it retries with the new cookie instead of
-    ///   presenting the refresh token that has just been retired. Two tabs
-    ///   therefore never refresh with the same token, and never trigger a
-    ///   false theft alarm, even with a grace window of 0.
+    ///   Lock. A tab that had to wait for the lock, or that sees a refresh
+    ///   counter kept in `localStorage` (read before the request) change,
+    ///   knows that another tab has refreshed meanwhile: it retries with the
+    ///   new cookie instead of presenting the refresh token that has just
+    ///   been retired, and refreshes only if that retry is refused too. The
+    ///   wait is what counts: another tab's `localStorage` write can reach a
+    ///   tab after the lock does. Two tabs therefore never refresh with the
+    ///   same token, and never trigger a false theft alarm, even with a
+    ///   grace window of 0.
     /// - When the refresh fails with 401, `onLoggedOut(reason)` is called
     ///   with the `reason` of the refresh answer's JSON body (`theft`,
     ///   `signed_out` or `expired`, see [`LogoutReason`]), or `null` when

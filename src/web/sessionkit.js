@@ -7,11 +7,12 @@
 //
 // The session lives in two HttpOnly cookies that this script never sees.
 // `fetch` sends them (same origin); on a 401 it refreshes the session once
-// and retries. Refreshes are serialised across tabs with a Web Lock, and a
-// counter in localStorage tells a tab that waited for the lock that another
-// tab has refreshed meanwhile: it then retries with the new cookie instead
-// of presenting a refresh token that has just been retired (which the server
-// would take for theft once the grace window is over).
+// and retries. Refreshes are serialised across tabs with a Web Lock: a tab
+// that had to wait for the lock, or that sees a counter in localStorage
+// change, knows that another tab has refreshed meanwhile: it then retries
+// with the new cookie instead of presenting a refresh token that has just
+// been retired (which the server would take for theft once the grace window
+// is over).
 
 const COUNTER_KEY = "sessionkit.refreshes";
 const LOCK_NAME = "sessionkit-refresh";
@@ -36,11 +37,14 @@ function bumpCounter() {
   }
 }
 
+// Runs `task(waited)` holding the refresh lock. `waited` says whether
+// another tab held the lock when this one asked for it: that tab was
+// refreshing, and has set new cookies by the time it lets go.
 function withLock(task) {
-  if (navigator.locks && navigator.locks.request) {
-    return navigator.locks.request(LOCK_NAME, task);
-  }
-  return task();
+  if (!(navigator.locks && navigator.locks.request)) return task(false);
+  return navigator.locks.request(LOCK_NAME, { ifAvailable: true }, (lock) =>
+    lock ? task(false) : navigator.locks.request(LOCK_NAME, () => task(true)),
+  );
 }
 
 async function jsonOf(response) {
@@ -75,14 +79,17 @@ export function createClient(options = {}) {
   const send = (input, init = {}) =>
     window.fetch(input, Object.assign({ credentials: "same-origin" }, init));
 
-  // Refreshes the session unless another tab did since `seen` was read.
-  // Resolves to { ok, response }.
+  // Refreshes the session unless another tab did: since `seen` was read,
+  // or while this one waited for the lock. The counter alone is not enough:
+  // a tab handed the lock may not see the other tab's localStorage write
+  // yet (tabs can live in separate processes), while the cookies it sends
+  // are already the new ones. Resolves to { ok, response, skipped }.
   function refresh(seen) {
-    return withLock(async () => {
-      if (readCounter() !== seen) return { ok: true, response: null };
+    return withLock(async (waited) => {
+      if (waited || readCounter() !== seen) return { ok: true, response: null, skipped: true };
       const response = await send(paths.refresh, { method: "POST" });
       if (response.ok) bumpCounter();
-      return { ok: response.ok, response };
+      return { ok: response.ok, response, skipped: false };
     });
   }
 
@@ -92,7 +99,14 @@ export function createClient(options = {}) {
     const seen = readCounter();
     const first = await send(input, init);
     if (first.status !== 401) return first;
-    const refreshed = await refresh(seen);
+    let refreshed = await refresh(seen);
+    if (refreshed.skipped) {
+      // Another tab refreshed: retry with its cookies, and refresh only if
+      // that is still refused (its refresh may have failed).
+      const again = await send(input, init);
+      if (again.status !== 401) return again;
+      refreshed = await refresh(readCounter());
+    }
     if (!refreshed.ok) {
       const answer = refreshed.response;
       if (answer.status === 401) {
