@@ -178,10 +178,12 @@ pub(super) async fn theft_through_the_refresh_endpoint_revokes_the_session(ctx: 
     assert_eq!(answer.json["reason"], "theft", "{}", answer.text);
     answer.assert_clears_both_cookies();
     answer.assert_no_store();
-    // The owner's newest refresh token died with the session.
+    // The owner's newest refresh token died with the session, and the
+    // owner is told why: a copy was used elsewhere.
     let owner = ctx.refresh(&rotated).await;
     owner.assert_error(401, "unauthorized");
-    assert_eq!(owner.json["reason"], "signed_out");
+    assert_eq!(owner.json["reason"], "theft", "{}", owner.text);
+    owner.assert_clears_both_cookies();
     assert_eq!(ctx.live("alice").await, 0);
     // Strict verification sees the revocation at once.
     ctx.sessions(&rotated)
