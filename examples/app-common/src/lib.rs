@@ -81,9 +81,6 @@ pub enum AppError {
     /// The demo users' passwords could not be hashed.
     #[error("password hashing failed")]
     Hashing,
-    /// The store is named in the settings but this build cannot use it.
-    #[error("unsupported: {0}")]
-    Unsupported(&'static str),
     /// The listening socket could not be opened.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
@@ -326,9 +323,7 @@ impl Clock for SharedClock {
 /// table if it is missing).
 ///
 /// # Errors
-/// [`AppError::Store`] when it cannot be reached;
-/// [`AppError::Unsupported`] for `redis-cluster`: the Redis store of this
-/// workspace speaks to one server only.
+/// [`AppError::Store`] when it cannot be reached.
 pub async fn connect_store(settings: &Settings) -> Result<Store, AppError> {
     Ok(match settings.store {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
@@ -340,12 +335,9 @@ pub async fn connect_store(settings: &Settings) -> Result<Store, AppError> {
         StoreKind::Redis => {
             Arc::new(sessionkit_redis::RedisStore::connect(&settings.redis_url).await?)
         }
-        StoreKind::RedisCluster => {
-            return Err(AppError::Unsupported(
-                "SESSIONKIT_STORE=redis-cluster: the Redis store in this build has no cluster \
-                 client; use redis (one server) or postgres",
-            ));
-        }
+        StoreKind::RedisCluster => Arc::new(
+            sessionkit_redis::RedisStore::connect_cluster(&settings.redis_cluster_nodes).await?,
+        ),
     })
 }
 
@@ -452,13 +444,5 @@ mod tests {
             session_list_fields(&Value::Null)["device"],
             Value::from("Unknown device")
         );
-    }
-
-    #[tokio::test]
-    async fn redis_cluster_is_a_clear_error() {
-        let mut settings = Settings::new(([127, 0, 0, 1], 3000).into());
-        settings.store = StoreKind::RedisCluster;
-        let e = connect_store(&settings).await.err().unwrap();
-        assert!(e.to_string().contains("redis-cluster"), "{e}");
     }
 }

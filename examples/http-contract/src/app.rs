@@ -41,6 +41,10 @@ pub enum Backend {
     Postgres,
     /// Redis at `REDIS_URL`, under a fresh key prefix.
     Redis,
+    /// The Redis Cluster at `REDIS_CLUSTER_NODES` (default: the local
+    /// cluster of `.ci/redis-cluster.sh`, 127.0.0.1:7000 to 7005), under a
+    /// fresh key prefix.
+    RedisCluster,
 }
 
 /// Whether a missing service fails the tests (`SESSIONKIT_REQUIRE_SERVICES=1`)
@@ -177,6 +181,20 @@ async fn connect(
             .await
             .map(|store| (Arc::new(store) as Store, None))
             .map_err(Into::into),
+        Backend::RedisCluster => {
+            let nodes = std::env::var("REDIS_CLUSTER_NODES").unwrap_or_else(|_| {
+                (7000..7006)
+                    .map(|port| format!("redis://127.0.0.1:{port}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            sessionkit_redis::RedisStore::builder()
+                .prefix(format!("{}:", unique("sk_contract")))
+                .connect_cluster(nodes.split(','))
+                .await
+                .map(|store| (Arc::new(store) as Store, None))
+                .map_err(Into::into)
+        }
     };
     match connected {
         Ok(found) => Ok(Some(found)),

@@ -1,6 +1,7 @@
 //! The HTTP suite against every application, on the memory store,
-//! PostgreSQL and Redis (the last two print `skipped: ...` without a
-//! server, and fail instead under `SESSIONKIT_REQUIRE_SERVICES=1`).
+//! PostgreSQL, Redis and a Redis Cluster (the last three print
+//! `skipped: ...` without a server, and fail instead under
+//! `SESSIONKIT_REQUIRE_SERVICES=1`).
 
 mod apps;
 
@@ -24,5 +25,12 @@ async fn http_contract_over_postgres() {
 async fn http_contract_over_redis() {
     for app in apps::APPS {
         run_http_suite(app, Backend::Redis).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_contract_over_redis_cluster() {
+    for app in apps::APPS {
+        run_http_suite(app, Backend::RedisCluster).await;
     }
 }

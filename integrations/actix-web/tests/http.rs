@@ -647,8 +647,10 @@ async fn refresh_failures_clear_both_cookies_and_say_why_to_a_genuine_holder() {
     answer.assert_error(StatusCode::UNAUTHORIZED, "token_theft_detected");
     assert_eq!(answer.json["reason"], "theft");
     answer.assert_clears_both_cookies();
+    // The owner's newest token is told the session ended for a theft.
     let answer = h.refresh(&rotated).await;
-    assert_eq!(answer.json["reason"], "signed_out", "{}", answer.text);
+    answer.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(answer.json["reason"], "theft", "{}", answer.text);
 }
 
 #[actix_web::test]
