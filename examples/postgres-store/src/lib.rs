@@ -65,8 +65,12 @@
 //! `SESSIONKIT_REQUIRE_SERVICES=1`.
 #![forbid(unsafe_code)]
 
+mod builder;
 mod error;
+mod row;
 mod sql;
 mod store;
+mod timeouts;
 
-pub use crate::store::{PostgresStore, PostgresStoreBuilder};
+pub use crate::builder::PostgresStoreBuilder;
+pub use crate::store::PostgresStore;
