@@ -89,6 +89,8 @@ pub(crate) struct Statements {
     pub(crate) schema: Identifier,
     pub(crate) table: Identifier,
     pub(crate) insert: Arc<str>,
+    pub(crate) lock_user: Arc<str>,
+    pub(crate) insert_capped: Arc<str>,
     pub(crate) load: Arc<str>,
     pub(crate) compare_and_swap: Arc<str>,
     pub(crate) rotate_if_current: Arc<str>,
@@ -117,6 +119,35 @@ impl Statements {
         Self {
             insert: format!(
                 "INSERT INTO {t} ({COLUMNS}) VALUES ({values}) ON CONFLICT (handle) DO NOTHING"
+            )
+            .into(),
+            // The table's oid names the lock space (two int4 keys, apart
+            // from the int8 key of the migration lock), `hashtext` the user:
+            // two users that collide only take turns.
+            lock_user: format!(
+                "SELECT pg_advisory_xact_lock('{t}'::regclass::oid::int4, hashtext($1))"
+            )
+            .into(),
+            // Run after `lock_user`, in the same transaction: under READ
+            // COMMITTED this statement's snapshot is taken after the lock,
+            // so it sees every record committed by the creates that held
+            // it before. The new row is invisible to the statement's own
+            // SELECT, so it is never among the victims; $15 is how many
+            // others to keep (the limit minus the new record).
+            insert_capped: format!(
+                "WITH inserted AS (\
+                     INSERT INTO {t} ({COLUMNS}) VALUES ({values}) \
+                     ON CONFLICT (handle) DO NOTHING RETURNING 1\
+                 ), evicted AS (\
+                     DELETE FROM {t} WHERE handle IN (\
+                         SELECT handle FROM {t} \
+                         WHERE user_id = $2 AND EXISTS (SELECT 1 FROM inserted) \
+                         ORDER BY created_at DESC, handle DESC OFFSET $15\
+                     ) RETURNING handle, created_at\
+                 ) \
+                 SELECT EXISTS (SELECT 1 FROM inserted), \
+                     COALESCE((SELECT array_agg(handle ORDER BY created_at, handle) \
+                         FROM evicted), '{{}}'::bytea[])"
             )
             .into(),
             load: format!("SELECT {SELECT_COLUMNS} FROM {t} WHERE handle = $1").into(),

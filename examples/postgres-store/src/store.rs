@@ -6,24 +6,28 @@ use std::sync::Arc;
 
 use sessionkit::SessionHandle;
 use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgPool, PgRow, Postgres};
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{is_connection_lost, map_error};
-use crate::row::{ROTATED_COLUMN, bind_record, decode_record, to_i64};
+use crate::row::{ROTATED_COLUMN, bind_record, decode_record, handle, to_i64};
 use crate::sql::{MIGRATION_LOCK, PURGE_BATCH, Statements};
 use crate::timeouts::Timeouts;
 
 /// A [`SessionStore`] that keeps sessions in one PostgreSQL table.
 ///
-/// Every trait method is a single SQL statement (one round trip once the
-/// statement is prepared on the connection), and
+/// Every trait method but one is a single SQL statement (one round trip
+/// once the statement is prepared on the connection), and
 /// [`compare_and_swap`](SessionStore::compare_and_swap) is one conditional
 /// `UPDATE ... WHERE handle = $1 AND version = $2`, so any number of
-/// processes can share the table and rotation stays race-free.
+/// processes can share the table and rotation stays race-free. The
+/// exception is [`insert_capped`](SessionStore::insert_capped), one short
+/// transaction that holds a per-user lock.
 ///
 /// # Timeouts
 ///
@@ -187,6 +191,31 @@ impl PostgresStore {
         })
         .await
     }
+
+    /// The `insert_capped` transaction on `conn`: the user's lock, then the
+    /// insert and the evictions in one statement, then the commit, sent
+    /// only while at least the margin is left before `deadline` (a commit
+    /// the client gives up on is the one ambiguous case). Returns the
+    /// statement's row, or `None` when too little time was left to commit
+    /// (nothing applied). Dropping the transaction unfinished rolls it back.
+    async fn capped_transaction(
+        &self,
+        conn: &mut PoolConnection<Postgres>,
+        lock: Query<'static, Postgres, PgArguments>,
+        insert: Query<'static, Postgres, PgArguments>,
+        deadline: Instant,
+    ) -> Result<Option<PgRow>, sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        lock.execute(&mut *tx).await?;
+        let row = insert.fetch_one(&mut *tx).await?;
+        if row.try_get::<bool, _>(0)? {
+            if Instant::now() + self.timeouts.margin > deadline {
+                return Ok(None);
+            }
+            tx.commit().await?;
+        }
+        Ok(Some(row))
+    }
 }
 
 impl fmt::Debug for PostgresStore {
@@ -209,6 +238,58 @@ impl SessionStore for PostgresStore {
             return Err(StoreError::AlreadyExists);
         }
         Ok(())
+    }
+
+    /// One transaction: a transaction-scoped advisory lock on the user
+    /// (the table's oid and a hash of the user id), then one statement
+    /// that inserts the record and deletes the user's oldest others beyond
+    /// the limit, then the commit. Creates for one user take turns on the
+    /// lock, and each one's statement sees every record the previous ones
+    /// committed, so the user never holds more than `max_per_user` records
+    /// (from every process sharing the table), even for a moment. A
+    /// single statement cannot promise that under READ COMMITTED: its
+    /// snapshot predates any lock it takes, so it would miss records
+    /// inserted concurrently.
+    ///
+    /// Four round trips (`BEGIN`, lock, statement, `COMMIT`). A timeout
+    /// before the commit was sent applies nothing: the connection is
+    /// closed and the server rolls back. Records inserted with
+    /// [`insert`](SessionStore::insert) take no lock; they count towards
+    /// the limit from the next create.
+    async fn insert_capped(
+        &self,
+        record: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        let keep_others = i64::try_from(max_per_user.saturating_sub(1)).unwrap_or(i64::MAX);
+        let insert = bind_record(self.query(&self.sql.insert_capped), record)?.bind(keep_others);
+        let lock = self.query(&self.sql.lock_user).bind(record.user_id.clone());
+        let deadline = Instant::now() + self.timeouts.total;
+        let mut conn = match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
+            Ok(conn) => conn.map_err(map_error)?,
+            Err(_) => return Err(StoreError::Timeout),
+        };
+        let outcome = tokio::time::timeout_at(
+            deadline,
+            self.capped_transaction(&mut conn, lock, insert, deadline),
+        )
+        .await;
+        let row = match outcome {
+            Ok(Ok(Some(row))) => row,
+            Ok(Ok(None)) => return Err(StoreError::Timeout),
+            Ok(Err(e)) => return Err(map_error(e)),
+            Err(_) => {
+                // The transaction may be anywhere, even in `BEGIN`: never
+                // hand this connection to anyone else.
+                conn.close_on_drop();
+                return Err(StoreError::Timeout);
+            }
+        };
+        if !row.try_get::<bool, _>(0).map_err(map_error)? {
+            return Err(StoreError::AlreadyExists);
+        }
+        let evicted: Vec<Vec<u8>> = row.try_get(1).map_err(map_error)?;
+        evicted.iter().map(|h| handle(h)).collect()
     }
 
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {

@@ -288,6 +288,46 @@ async fn sec_24_a_row_locked_past_the_bound_times_out_then_recovers() {
     );
 }
 
+/// SEC-24, SEC-43: a capped insert that has to evict a row another
+/// transaction holds waits on the row lock past the bound. It never sent
+/// its commit, so its `Timeout` is certain to mean "not applied": the new
+/// record is absent and the old one is still there. Once the lock is gone
+/// the same insert evicts it.
+#[tokio::test]
+async fn sec_43_a_capped_insert_that_times_out_before_its_commit_applies_nothing() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let app = common::unique_name("sk_fault_cap");
+    let store = short_bound_store(&schema, &app).await;
+    let old = sample_record("cap-lock-user");
+    store.insert(&old).await.expect("insert");
+    let mut new = sample_record("cap-lock-user");
+    new.created_at += time::Duration::seconds(1);
+
+    let blocker = lock_row(&admin, &schema, &old.handle).await;
+    match no_hang(
+        "capped insert on a locked row",
+        store.insert_capped(&new, 1),
+    )
+    .await
+    {
+        Err(StoreError::Timeout) => {}
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    blocker.rollback().await.expect("rollback");
+    wait_until_idle(&admin, &app).await;
+    assert_eq!(store.load(&new.handle).await.expect("load"), None);
+    assert_eq!(
+        store.load(&old.handle).await.expect("load").as_ref(),
+        Some(&old)
+    );
+
+    let evicted = store.insert_capped(&new, 1).await.expect("recovered");
+    assert_eq!(evicted, vec![old.handle]);
+    let left = store.list_by_user("cap-lock-user").await.expect("list");
+    assert_eq!(left, vec![new]);
+}
+
 #[tokio::test]
 async fn session_data_jsonb_refuses_is_invalid_data_and_changes_nothing() {
     let Some(admin) = admin().await else { return };
