@@ -19,8 +19,13 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default pool size for [`PostgresStoreBuilder::connect`].
 const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+/// The default number of rows one purge statement deletes at most.
+pub(crate) const DEFAULT_PURGE_BATCH: u32 = 1000;
+/// The largest purge batch accepted.
+const MAX_PURGE_BATCH: u32 = 100_000;
 
-/// Options for a [`PostgresStore`]: table location, time bound, pool size.
+/// Options for a [`PostgresStore`]: table location, time bound, pool size,
+/// purge batch size.
 ///
 /// ```
 /// # fn main() -> Result<(), sessionkit::ConfigError> {
@@ -39,6 +44,7 @@ pub struct PostgresStoreBuilder {
     timeout: Duration,
     max_connections: u32,
     application_name: String,
+    purge_batch: u32,
 }
 
 impl PostgresStoreBuilder {
@@ -49,6 +55,7 @@ impl PostgresStoreBuilder {
             timeout: DEFAULT_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             application_name: "sessionkit".to_owned(),
+            purge_batch: DEFAULT_PURGE_BATCH,
         }
     }
 
@@ -132,6 +139,24 @@ impl PostgresStoreBuilder {
         Ok(self)
     }
 
+    /// The most rows one purge statement deletes (default 1000): see
+    /// [`PostgresStore::purge_expired_batch`]. A batch holds its rows'
+    /// locks until it commits, so smaller batches hold them for less time;
+    /// larger ones pay less per row.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidSetting`] unless 1 <= `rows` <= 100,000.
+    pub fn purge_batch_size(mut self, rows: u32) -> Result<Self, ConfigError> {
+        if !(1..=MAX_PURGE_BATCH).contains(&rows) {
+            return Err(ConfigError::InvalidSetting {
+                name: "purge_batch_size",
+                reason: "must be between 1 and 100,000",
+            });
+        }
+        self.purge_batch = rows;
+        Ok(self)
+    }
+
     /// The `application_name` the store's connections report to the server
     /// (default `sessionkit`), visible in `pg_stat_activity`.
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
@@ -180,6 +205,7 @@ impl PostgresStoreBuilder {
             pool,
             Arc::new(Statements::new(self.schema, self.table)),
             Timeouts::new(self.timeout),
+            self.purge_batch,
         )
     }
 }
@@ -192,6 +218,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("timeout", &self.timeout)
             .field("max_connections", &self.max_connections)
             .field("application_name", &self.application_name)
+            .field("purge_batch", &self.purge_batch)
             .finish()
     }
 }
@@ -210,6 +237,9 @@ mod tests {
         assert!(b().timeout(Duration::from_millis(10)).is_ok());
         assert!(b().timeout(Duration::from_secs(601)).is_err());
         assert!(b().max_connections(0).is_err());
+        assert!(b().purge_batch_size(0).is_err());
+        assert!(b().purge_batch_size(100_001).is_err());
+        assert!(b().purge_batch_size(1).is_ok());
     }
 
     #[test]

@@ -61,9 +61,6 @@ impl fmt::Debug for Identifier {
 /// suffixes within PostgreSQL's 63-byte identifier limit.
 pub(crate) const MAX_IDENTIFIER_LEN: usize = 48;
 
-/// How many rows one purge statement deletes at most.
-pub(crate) const PURGE_BATCH: i64 = 1000;
-
 /// A key for `pg_advisory_xact_lock`, so concurrent migrations queue up
 /// instead of racing on the catalog ("sessionk" in ASCII).
 pub(crate) const MIGRATION_LOCK: i64 = 0x7365_7373_696f_6e6b;
@@ -186,12 +183,16 @@ impl Statements {
                 "DELETE FROM {t} WHERE user_id = $1 AND ($2::bytea IS NULL OR handle <> $2)"
             )
             .into(),
-            // The outer predicate is re-checked on rows a concurrent
-            // compare-and-swap changed (and possibly extended) meanwhile.
+            // One batch. The ORDER BY walks the expiry index from the
+            // oldest entry (a heap scan would pass every live row, batch
+            // after batch); SKIP LOCKED passes over rows a writer holds, so
+            // a batch never waits for one. The outer predicate is re-checked
+            // on rows a concurrent compare-and-swap changed (and possibly
+            // extended) meanwhile.
             purge_expired: format!(
                 "DELETE FROM {t} WHERE handle IN (\
                      SELECT handle FROM {t} WHERE expires_at <= to_timestamp($1::int8) \
-                     LIMIT $2 FOR UPDATE SKIP LOCKED\
+                     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED\
                  ) AND expires_at <= to_timestamp($1::int8)"
             )
             .into(),

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{is_connection_lost, map_error};
 use crate::row::{ROTATED_COLUMN, bind_record, decode_record, handle, to_i64};
-use crate::sql::{MIGRATION_LOCK, PURGE_BATCH, Statements};
+use crate::sql::{MIGRATION_LOCK, Statements};
 use crate::timeouts::Timeouts;
 
 /// A [`SessionStore`] that keeps sessions in one PostgreSQL table.
@@ -53,6 +53,7 @@ pub struct PostgresStore {
     pool: PgPool,
     sql: Arc<Statements>,
     timeouts: Timeouts,
+    purge_batch: u32,
 }
 
 impl PostgresStore {
@@ -61,11 +62,17 @@ impl PostgresStore {
     /// The default schema, `public`.
     pub const DEFAULT_SCHEMA: &'static str = "public";
 
-    pub(crate) fn new(pool: PgPool, sql: Arc<Statements>, timeouts: Timeouts) -> Self {
+    pub(crate) fn new(
+        pool: PgPool,
+        sql: Arc<Statements>,
+        timeouts: Timeouts,
+        purge_batch: u32,
+    ) -> Self {
         Self {
             pool,
             sql,
             timeouts,
+            purge_batch,
         }
     }
 
@@ -143,6 +150,30 @@ impl PostgresStore {
             tx.commit().await
         })
         .await
+    }
+
+    /// Deletes at most one batch of records expired at `now`
+    /// ([`purge_batch_size`](PostgresStoreBuilder::purge_batch_size), 1000
+    /// by default), oldest expiry first, in one statement. Returns how many
+    /// it deleted; fewer than a batch means none was left but those a
+    /// writer held at that moment.
+    ///
+    /// [`purge_expired`](SessionStore::purge_expired) repeats it until a
+    /// batch comes back short. Call this instead to pace a large purge
+    /// yourself (for example to spread its writes over time). A batch
+    /// passes over rows another statement has locked (`SKIP LOCKED`), so it
+    /// never waits for a refresh; it locks only expired rows, which a
+    /// refresh does not touch, and only until it commits.
+    ///
+    /// # Errors
+    /// [`StoreError::Timeout`] past the bound, [`StoreError::Backend`] for
+    /// other failures; a failed batch deletes nothing.
+    pub async fn purge_expired_batch(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let q = self
+            .query(&self.sql.purge_expired)
+            .bind(now.unix_timestamp())
+            .bind(i64::from(self.purge_batch));
+        Ok(self.bounded(q.execute(&self.pool)).await?.rows_affected())
     }
 
     /// Checks that a connection can be had within the bound.
@@ -225,6 +256,7 @@ impl fmt::Debug for PostgresStore {
             .field("schema", &self.sql.schema)
             .field("table", &self.sql.table)
             .field("timeout", &self.timeouts.total)
+            .field("purge_batch", &self.purge_batch)
             .finish_non_exhaustive()
     }
 }
@@ -338,19 +370,15 @@ impl SessionStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    /// [`purge_expired_batch`](PostgresStore::purge_expired_batch) until a
+    /// batch comes back short: each batch is its own bounded statement, so
+    /// a large backlog never holds many locks or runs into the bound.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let now = now.unix_timestamp();
         let mut total = 0u64;
         loop {
-            // One bounded statement per batch: a large backlog never holds
-            // many locks or runs into the bound.
-            let q = self
-                .query(&self.sql.purge_expired)
-                .bind(now)
-                .bind(PURGE_BATCH);
-            let deleted = self.bounded(q.execute(&self.pool)).await?.rows_affected();
+            let deleted = self.purge_expired_batch(now).await?;
             total = total.saturating_add(deleted);
-            if deleted < PURGE_BATCH.unsigned_abs() {
+            if deleted < u64::from(self.purge_batch) {
                 return Ok(total);
             }
         }

@@ -18,6 +18,8 @@ use sessionkit::testing::{
     Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
     sample_record,
 };
+use sessionkit_postgres::PostgresStore;
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
 use common::{TestSchema, admin};
@@ -167,4 +169,69 @@ async fn purge_deletes_more_than_one_batch() {
     let left = store.list_by_user(&user).await.expect("list");
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].handle, live.handle);
+}
+
+/// One purge batch deletes at most the configured number of rows, oldest
+/// expiry first, and passes over a row another transaction holds instead of
+/// waiting for it (the lock outlasts the store's bound).
+#[tokio::test]
+async fn purge_batches_go_oldest_first_and_pass_over_locked_rows() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    schema.store("sk_purge_batch_migrate").await;
+    let store = PostgresStore::builder()
+        .schema(&schema.name)
+        .expect("valid schema")
+        .purge_batch_size(100)
+        .expect("valid size")
+        .timeout(std::time::Duration::from_secs(1))
+        .expect("valid timeout")
+        .connect(&common::database_url())
+        .await
+        .expect("connect");
+    let user = common::unique_name("purge_batch_user");
+    // Expired 1..=250 s after the epoch, inserted newest first.
+    let mut records: Vec<_> = (1..=250)
+        .rev()
+        .map(|s| {
+            let mut r = sample_record(&user);
+            r.refresh_expires_at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+            r
+        })
+        .collect();
+    for chunk in records.chunks(50) {
+        for r in join_all(chunk.iter().map(|r| store.insert(r))).await {
+            r.expect("insert");
+        }
+    }
+    records.reverse(); // oldest expiry first
+    let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1000);
+
+    assert_eq!(store.purge_expired_batch(now).await.expect("purge"), 100);
+    let left = store.list_by_user(&user).await.expect("list");
+    let mut expected: Vec<_> = records[100..].iter().map(|r| r.handle).collect();
+    let mut got: Vec<_> = left.iter().map(|r| r.handle).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "the oldest expiries went first");
+
+    let locked = &records[100];
+    let mut blocker = admin.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT 1 FROM \"{}\".sessionkit_sessions WHERE handle = $1 FOR UPDATE",
+        schema.name
+    )))
+    .bind(locked.handle.as_bytes().as_slice())
+    .execute(&mut *blocker)
+    .await
+    .expect("lock the row");
+    assert_eq!(
+        store.purge_expired(now).await.expect("purge never waits"),
+        149
+    );
+    let left = store.list_by_user(&user).await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].handle, locked.handle);
+    blocker.rollback().await.expect("rollback");
+    assert_eq!(store.purge_expired(now).await.expect("purge"), 1);
 }
