@@ -140,7 +140,7 @@ impl PostgresStoreBuilder {
     }
 
     /// The most rows one purge statement deletes (default 1000): see
-    /// [`PostgresStore::purge_expired_batch`]. A batch holds its rows'
+    /// [`PostgresStore::purge_expired_batches`]. A batch holds its rows'
     /// locks until it commits, so smaller batches hold them for less time;
     /// larger ones pay less per row.
     ///

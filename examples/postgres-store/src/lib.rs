@@ -67,10 +67,12 @@
 
 mod builder;
 mod error;
+mod purge;
 mod row;
 mod sql;
 mod store;
 mod timeouts;
 
 pub use crate::builder::PostgresStoreBuilder;
+pub use crate::purge::PurgeBatches;
 pub use crate::store::PostgresStore;

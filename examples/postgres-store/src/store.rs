@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{is_connection_lost, map_error};
+use crate::purge::PurgeBatches;
 use crate::row::{ROTATED_COLUMN, bind_record, decode_record, handle, to_i64};
 use crate::sql::{MIGRATION_LOCK, Statements};
 use crate::timeouts::Timeouts;
@@ -152,28 +153,41 @@ impl PostgresStore {
         .await
     }
 
-    /// Deletes at most one batch of records expired at `now`
-    /// ([`purge_batch_size`](PostgresStoreBuilder::purge_batch_size), 1000
-    /// by default), oldest expiry first, in one statement. Returns how many
-    /// it deleted; fewer than a batch means none was left but those a
-    /// writer held at that moment.
+    /// Starts a purge of the records expired at `now`, to run one batch at
+    /// a time ([`PurgeBatches::next_batch`]) and pace yourself, for example
+    /// to spread a large backlog's writes over time.
+    /// [`purge_expired`](SessionStore::purge_expired) runs every batch
+    /// back to back.
     ///
-    /// [`purge_expired`](SessionStore::purge_expired) repeats it until a
-    /// batch comes back short. Call this instead to pace a large purge
-    /// yourself (for example to spread its writes over time). A batch
-    /// passes over rows another statement has locked (`SKIP LOCKED`), so it
-    /// never waits for a refresh; it locks only expired rows, which a
-    /// refresh does not touch, and only until it commits.
-    ///
-    /// # Errors
-    /// [`StoreError::Timeout`] past the bound, [`StoreError::Backend`] for
-    /// other failures; a failed batch deletes nothing.
-    pub async fn purge_expired_batch(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    /// Each batch is one statement that deletes at most
+    /// [`purge_batch_size`](PostgresStoreBuilder::purge_batch_size) rows
+    /// (1000 by default), oldest expiry first, starting where the previous
+    /// batch ended. A batch passes over rows another statement has locked
+    /// (`SKIP LOCKED`), so it never waits for a refresh; it locks only
+    /// expired rows, which a refresh does not touch, and only until it
+    /// commits.
+    pub fn purge_expired_batches(&self, now: OffsetDateTime) -> PurgeBatches<'_> {
+        PurgeBatches::new(self, now.unix_timestamp())
+    }
+
+    /// Runs one purge batch of the records expired at `now` (unix seconds),
+    /// from expiry `from` on. Returns how many it deleted, the expiry where
+    /// the next batch starts, and whether the batch was full.
+    pub(crate) async fn purge_batch(
+        &self,
+        now: i64,
+        from: Option<i64>,
+    ) -> Result<(u64, Option<i64>, bool), StoreError> {
         let q = self
             .query(&self.sql.purge_expired)
-            .bind(now.unix_timestamp())
-            .bind(i64::from(self.purge_batch));
-        Ok(self.bounded(q.execute(&self.pool)).await?.rows_affected())
+            .bind(now)
+            .bind(i64::from(self.purge_batch))
+            .bind(from);
+        let row = self.bounded(q.fetch_one(&self.pool)).await?;
+        let deleted: i64 = row.try_get(0).map_err(map_error)?;
+        let last: Option<i64> = row.try_get(1).map_err(map_error)?;
+        let deleted = deleted.unsigned_abs();
+        Ok((deleted, last, deleted >= u64::from(self.purge_batch)))
     }
 
     /// Checks that a connection can be had within the bound.
@@ -370,18 +384,16 @@ impl SessionStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    /// [`purge_expired_batch`](PostgresStore::purge_expired_batch) until a
-    /// batch comes back short: each batch is its own bounded statement, so
-    /// a large backlog never holds many locks or runs into the bound.
+    /// Every batch of [`purge_expired_batches`](PostgresStore::purge_expired_batches),
+    /// back to back: each is its own bounded statement, so a large backlog
+    /// never holds many locks or runs into the bound.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut batches = self.purge_expired_batches(now);
         let mut total = 0u64;
-        loop {
-            let deleted = self.purge_expired_batch(now).await?;
+        while let Some(deleted) = batches.next_batch().await? {
             total = total.saturating_add(deleted);
-            if deleted < u64::from(self.purge_batch) {
-                return Ok(total);
-            }
         }
+        Ok(total)
     }
 
     /// One statement: a conditional `UPDATE ... RETURNING` that also

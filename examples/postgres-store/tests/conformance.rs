@@ -172,8 +172,9 @@ async fn purge_deletes_more_than_one_batch() {
 }
 
 /// One purge batch deletes at most the configured number of rows, oldest
-/// expiry first, and passes over a row another transaction holds instead of
-/// waiting for it (the lock outlasts the store's bound).
+/// expiry first; batches pass over a row another transaction holds instead
+/// of waiting for it (the lock outlasts the store's bound), and a purge
+/// started later picks it up.
 #[tokio::test]
 async fn purge_batches_go_oldest_first_and_pass_over_locked_rows() {
     let Some(admin) = admin().await else { return };
@@ -207,7 +208,8 @@ async fn purge_batches_go_oldest_first_and_pass_over_locked_rows() {
     records.reverse(); // oldest expiry first
     let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1000);
 
-    assert_eq!(store.purge_expired_batch(now).await.expect("purge"), 100);
+    let mut batches = store.purge_expired_batches(now);
+    assert_eq!(batches.next_batch().await.expect("purge"), Some(100));
     let left = store.list_by_user(&user).await.expect("list");
     let mut expected: Vec<_> = records[100..].iter().map(|r| r.handle).collect();
     let mut got: Vec<_> = left.iter().map(|r| r.handle).collect();
@@ -279,14 +281,12 @@ async fn purge_never_deletes_a_record_revived_concurrently() {
     let purge = {
         let store = store.clone();
         tokio::spawn(async move {
+            let mut batches = store.purge_expired_batches(now);
             let mut total = 0;
-            loop {
-                let n = store.purge_expired_batch(now).await.expect("purge");
+            while let Some(n) = batches.next_batch().await.expect("purge") {
                 total += n;
-                if n == 0 {
-                    return total;
-                }
             }
+            total
         })
     };
     let swaps = join_all(revived.iter().map(|r| store.compare_and_swap(1, r))).await;
