@@ -44,7 +44,7 @@ pub struct PostgresStoreBuilder {
     timeout: Duration,
     max_connections: u32,
     application_name: String,
-    purge_batch: u32,
+    purge_batch_size: u32,
 }
 
 impl PostgresStoreBuilder {
@@ -55,7 +55,7 @@ impl PostgresStoreBuilder {
             timeout: DEFAULT_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             application_name: "sessionkit".to_owned(),
-            purge_batch: DEFAULT_PURGE_BATCH,
+            purge_batch_size: DEFAULT_PURGE_BATCH,
         }
     }
 
@@ -153,7 +153,7 @@ impl PostgresStoreBuilder {
                 reason: "must be between 1 and 100,000",
             });
         }
-        self.purge_batch = rows;
+        self.purge_batch_size = rows;
         Ok(self)
     }
 
@@ -205,7 +205,7 @@ impl PostgresStoreBuilder {
             pool,
             Arc::new(Statements::new(self.schema, self.table)),
             Timeouts::new(self.timeout),
-            self.purge_batch,
+            self.purge_batch_size,
         )
     }
 }
@@ -218,7 +218,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("timeout", &self.timeout)
             .field("max_connections", &self.max_connections)
             .field("application_name", &self.application_name)
-            .field("purge_batch", &self.purge_batch)
+            .field("purge_batch_size", &self.purge_batch_size)
             .finish()
     }
 }

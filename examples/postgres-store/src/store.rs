@@ -54,7 +54,7 @@ pub struct PostgresStore {
     pool: PgPool,
     sql: Arc<Statements>,
     timeouts: Timeouts,
-    purge_batch: u32,
+    purge_batch_size: u32,
 }
 
 impl PostgresStore {
@@ -67,13 +67,13 @@ impl PostgresStore {
         pool: PgPool,
         sql: Arc<Statements>,
         timeouts: Timeouts,
-        purge_batch: u32,
+        purge_batch_size: u32,
     ) -> Self {
         Self {
             pool,
             sql,
             timeouts,
-            purge_batch,
+            purge_batch_size,
         }
     }
 
@@ -181,13 +181,13 @@ impl PostgresStore {
         let q = self
             .query(&self.sql.purge_expired)
             .bind(now)
-            .bind(i64::from(self.purge_batch))
+            .bind(i64::from(self.purge_batch_size))
             .bind(from);
         let row = self.bounded(q.fetch_one(&self.pool)).await?;
         let deleted: i64 = row.try_get(0).map_err(map_error)?;
         let last: Option<i64> = row.try_get(1).map_err(map_error)?;
         let deleted = deleted.unsigned_abs();
-        Ok((deleted, last, deleted >= u64::from(self.purge_batch)))
+        Ok((deleted, last, deleted >= u64::from(self.purge_batch_size)))
     }
 
     /// Checks that a connection can be had within the bound.
@@ -270,7 +270,7 @@ impl fmt::Debug for PostgresStore {
             .field("schema", &self.sql.schema)
             .field("table", &self.sql.table)
             .field("timeout", &self.timeouts.total)
-            .field("purge_batch", &self.purge_batch)
+            .field("purge_batch_size", &self.purge_batch_size)
             .finish_non_exhaustive()
     }
 }
