@@ -2,8 +2,9 @@
 //! throughput with 10,000 and with 1,000,000 live sessions in the table (1
 //! and 16 clients, measured in interleaved rounds so that both sizes see
 //! the same machine), `list_by_user` at both sizes, the table and index
-//! sizes per session, and `purge_expired` of 1,000,000 expired sessions
-//! while refreshes run, beside the same refreshes without a purge.
+//! sizes per session, and a purge of 1,000,000 expired sessions (batch by
+//! batch, as `purge_expired` runs them) while alternating 1- and 16-client
+//! segments refresh, beside the same segments just before and just after.
 //!
 //! ```sh
 //! cargo bench -p sessionkit-postgres --bench scaling
@@ -468,19 +469,7 @@ async fn list_by_user(admin: &PgPool, small: &Table, large: &Table, bulk_rows: u
 /// Runs the purge, batch by batch, while alternating segments of 1 and 16
 /// clients refresh; runs the same segments before it, for comparison.
 async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
-    let mut before: BTreeMap<usize, Sample> = BTreeMap::new();
-    for i in 0..4 {
-        let clients = if i % 2 == 0 { 1 } else { MAX_CLIENTS };
-        let budget = Budget {
-            ops: usize::MAX,
-            deadline: Some(Instant::now() + segment),
-            stop: None,
-        };
-        before
-            .entry(clients)
-            .or_default()
-            .add(t.refresh(clients, budget).await);
-    }
+    let mut before = segments_without_purge(t, segment).await;
 
     let wal_before = wal_bytes(t.store.pool()).await;
     let done = Arc::new(AtomicBool::new(false));
@@ -521,6 +510,7 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
     }
     let (rows, took, mut batches) = purge.await.expect("purge task");
     let wal = wal_bytes(t.store.pool()).await - wal_before;
+    let mut after = segments_without_purge(t, segment).await;
     let count = batches.len();
     batches.sort_unstable();
     let at = |q: f64| batches[((count as f64 - 1.0) * q).round() as usize];
@@ -551,14 +541,15 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
     for clients in [1, MAX_CLIENTS] {
         let mut medians = Vec::new();
         for (label, samples) in [
-            ("without purge", &mut before),
-            ("during purge", &mut during),
+            ("before the purge", &mut before),
+            ("during the purge", &mut during),
+            ("after the purge", &mut after),
         ] {
             let Some(s) = samples.get_mut(&clients) else {
                 continue;
             };
             let (median, p99, max) = (s.at(0.5), s.at(0.99), s.at(1.0));
-            medians.push(median);
+            medians.push(median.as_secs_f64());
             println!(
                 "| {clients} | {label} | {} | {} | {} | {:.0} |",
                 ms(median),
@@ -567,13 +558,32 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
                 s.per_second()
             );
         }
-        if let [without, with] = medians[..] {
+        if let [before, during, after] = medians[..] {
             println!(
-                "{clients} client(s): median during/without purge x{:.2}",
-                with.as_secs_f64() / without.as_secs_f64()
+                "{clients} client(s): median during the purge / before x{:.2}, / after x{:.2}",
+                during / before,
+                during / after
             );
         }
     }
+}
+
+/// Two segments of 1 client and two of 16, alternating, without a purge.
+async fn segments_without_purge(t: &Arc<Table>, segment: Duration) -> BTreeMap<usize, Sample> {
+    let mut samples: BTreeMap<usize, Sample> = BTreeMap::new();
+    for i in 0..4 {
+        let clients = if i % 2 == 0 { 1 } else { MAX_CLIENTS };
+        let budget = Budget {
+            ops: usize::MAX,
+            deadline: Some(Instant::now() + segment),
+            stop: None,
+        };
+        samples
+            .entry(clients)
+            .or_default()
+            .add(t.refresh(clients, budget).await);
+    }
+    samples
 }
 
 /// WAL written by the whole server so far (`pg_stat_wal`, PostgreSQL 14+).
