@@ -4,7 +4,9 @@
 //! the same machine), `list_by_user` at both sizes, the table and index
 //! sizes per session, and a purge of 1,000,000 expired sessions (batch by
 //! batch, as `purge_expired` runs them) while alternating 1- and 16-client
-//! segments refresh, beside the same segments just before and just after.
+//! segments refresh, beside the same segments just before and just after;
+//! then again on another 1,000,000, paced (a pause after each batch as long
+//! as the batch took).
 //!
 //! ```sh
 //! cargo bench -p sessionkit-postgres --bench scaling
@@ -291,15 +293,20 @@ async fn bench() {
     }
     list_by_user(&admin, &small, &large, small_rows.saturating_sub(real)).await;
 
-    // Purge a million expired sessions while refreshes run.
-    let started = Instant::now();
-    bulk_load(&admin, &large, 10_000_001, expired_rows, Expiry::Expired).await;
-    vacuum(&admin, &large).await;
-    println!(
-        "\nloaded {expired_rows} expired rows into the large table in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    purge_beside_refreshes(&large, segment).await;
+    // Purge a million expired sessions while refreshes run: back to back
+    // (as `purge_expired` does), then paced, on a second million.
+    for (pass, pace) in [(0, false), (1, true)] {
+        vacuum(&admin, &large).await; // the first pass's dead rows
+        let started = Instant::now();
+        let first = 10_000_001 + pass * expired_rows;
+        bulk_load(&admin, &large, first, expired_rows, Expiry::Expired).await;
+        vacuum(&admin, &large).await;
+        println!(
+            "\nloaded {expired_rows} expired rows into the large table in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        purge_beside_refreshes(&large, segment, pace).await;
+    }
 }
 
 fn schema_name(label: &str) -> String {
@@ -467,8 +474,10 @@ async fn list_by_user(admin: &PgPool, small: &Table, large: &Table, bulk_rows: u
 }
 
 /// Runs the purge, batch by batch, while alternating segments of 1 and 16
-/// clients refresh; runs the same segments before it, for comparison.
-async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
+/// clients refresh; runs the same segments before and after it, for
+/// comparison. With `pace`, sleeps after each batch as long as it took
+/// (the purge then runs about half of the time).
+async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration, pace: bool) {
     let mut before = segments_without_purge(t, segment).await;
 
     let wal_before = wal_bytes(t.store.pool()).await;
@@ -486,8 +495,12 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
                 let Some(deleted) = purge.next_batch().await.expect("purge") else {
                     break;
                 };
-                batches.push(b.elapsed());
+                let took = b.elapsed();
+                batches.push(took);
                 rows += deleted;
+                if pace {
+                    tokio::time::sleep(took).await;
+                }
             }
             done.store(true, Ordering::Relaxed);
             (rows, started.elapsed(), batches)
@@ -515,8 +528,9 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration) {
     batches.sort_unstable();
     let at = |q: f64| batches[((count as f64 - 1.0) * q).round() as usize];
     println!(
-        "purged {rows} rows in {count} batches in {:.1} s ({:.0} rows/s); \
+        "{} purge: {rows} rows in {count} batches in {:.1} s ({:.0} rows/s); \
          batch median {}, p99 {}, max {}",
+        if pace { "paced" } else { "back-to-back" },
         took.as_secs_f64(),
         rows as f64 / took.as_secs_f64(),
         ms(at(0.5)),
