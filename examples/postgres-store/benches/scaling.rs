@@ -19,7 +19,7 @@
 //! `BENCH_SMALL` (10000), `BENCH_LARGE` (1000000) and `BENCH_EXPIRED`
 //! (1000000) rows, `BENCH_ROUNDS` (6), `BENCH_OPS` (refreshes per round at
 //! one client, 600; a quarter of it per client at 16), `BENCH_SEGMENT_MS`
-//! (length of one measuring segment around the purge, 3000),
+//! (length of one measuring segment around the purge, 1000),
 //! `BENCH_PURGE_BATCH` (the store's default, 1000).
 //!
 //! Refreshes go through a `SessionManager`; each client refreshes its own
@@ -201,7 +201,7 @@ async fn bench() {
     let expired_rows = setting("BENCH_EXPIRED", 1_000_000);
     let rounds = setting("BENCH_ROUNDS", 6);
     let ops = setting("BENCH_OPS", 600);
-    let segment = Duration::from_millis(setting("BENCH_SEGMENT_MS", 3000) as u64);
+    let segment = Duration::from_millis(setting("BENCH_SEGMENT_MS", 1000) as u64);
     let purge_batch = setting("BENCH_PURGE_BATCH", 1000);
     let _cleanup = Cleanup {
         url: url.clone(),
