@@ -9,6 +9,7 @@ use sessionkit::ConfigError;
 use sessionkit::store::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use crate::liveness::Liveness;
 use crate::sql::{Identifier, MAX_IDENTIFIER_LEN, Statements};
 use crate::store::PostgresStore;
 use crate::timeouts::{MIN_TOTAL, Timeouts};
@@ -187,25 +188,38 @@ impl PostgresStoreBuilder {
             .map_err(StoreError::backend)?
             .application_name(&self.application_name)
             .options(timeouts.server_options());
+        let liveness = Arc::new(Liveness::default());
+        let check = Arc::clone(&liveness);
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(timeouts.acquire)
             // Every operation is a single statement (or one short
             // transaction): a failure on a dead connection is reported (and
             // the connection dropped) rather than paying a ping round trip
-            // on every acquire.
+            // on every acquire; after such a failure, idle connections are
+            // tested until they answer (see `Liveness`).
             .test_before_acquire(false)
+            .before_acquire(move |conn, _| {
+                let check = Arc::clone(&check);
+                Box::pin(async move { Ok(check.check(conn).await) })
+            })
             .connect_lazy_with(options);
-        Ok(self.from_pool(pool))
+        Ok(self.with_pool(pool, liveness))
     }
 
     /// Uses an existing pool (see [`PostgresStore::from_pool`]).
     pub fn from_pool(self, pool: PgPool) -> PostgresStore {
+        // Without the store's `before_acquire`, nothing reads it.
+        self.with_pool(pool, Arc::default())
+    }
+
+    fn with_pool(self, pool: PgPool, liveness: Arc<Liveness>) -> PostgresStore {
         PostgresStore::new(
             pool,
             Arc::new(Statements::new(self.schema, self.table)),
             Timeouts::new(self.timeout),
             self.purge_batch_size,
+            liveness,
         )
     }
 }

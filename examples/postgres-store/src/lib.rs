@@ -83,6 +83,7 @@
 
 mod builder;
 mod error;
+mod liveness;
 mod purge;
 mod row;
 mod sql;

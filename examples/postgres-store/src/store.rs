@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{is_connection_lost, map_error};
+use crate::liveness::Liveness;
 use crate::purge::PurgeBatches;
 use crate::row::{ROTATED_COLUMN, bind_record, decode_record, handle, to_i64};
 use crate::sql::{MIGRATION_LOCK, Statements};
@@ -55,6 +56,7 @@ pub struct PostgresStore {
     sql: Arc<Statements>,
     timeouts: Timeouts,
     purge_batch_size: u32,
+    liveness: Arc<Liveness>,
 }
 
 impl PostgresStore {
@@ -68,12 +70,14 @@ impl PostgresStore {
         sql: Arc<Statements>,
         timeouts: Timeouts,
         purge_batch_size: u32,
+        liveness: Arc<Liveness>,
     ) -> Self {
         Self {
             pool,
             sql,
             timeouts,
             purge_batch_size,
+            liveness,
         }
     }
 
@@ -206,9 +210,18 @@ impl PostgresStore {
         op: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeouts.total, op).await {
-            Ok(result) => result.map_err(map_error),
+            Ok(result) => result.map_err(|e| self.failed(e)),
             Err(_) => Err(StoreError::Timeout),
         }
+    }
+
+    /// Classifies a failure, and after a lost connection has the pool test
+    /// idle connections before use.
+    fn failed(&self, err: sqlx::Error) -> StoreError {
+        if is_connection_lost(&err) {
+            self.liveness.connection_lost(self.pool.size());
+        }
+        map_error(err)
     }
 
     fn query(&self, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
@@ -229,7 +242,10 @@ impl PostgresStore {
             let mut retries = self.pool.size();
             loop {
                 match bind(self.query(sql)).fetch_all(&self.pool).await {
-                    Err(e) if retries > 0 && is_connection_lost(&e) => retries -= 1,
+                    Err(e) if retries > 0 && is_connection_lost(&e) => {
+                        self.liveness.connection_lost(self.pool.size());
+                        retries -= 1;
+                    }
                     other => return other,
                 }
             }
@@ -312,7 +328,7 @@ impl SessionStore for PostgresStore {
         let lock = self.query(&self.sql.lock_user).bind(record.user_id.clone());
         let deadline = Instant::now() + self.timeouts.total;
         let mut conn = match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
-            Ok(conn) => conn.map_err(map_error)?,
+            Ok(conn) => conn.map_err(|e| self.failed(e))?,
             Err(_) => return Err(StoreError::Timeout),
         };
         let outcome = tokio::time::timeout_at(
@@ -323,7 +339,7 @@ impl SessionStore for PostgresStore {
         let row = match outcome {
             Ok(Ok(Some(row))) => row,
             Ok(Ok(None)) => return Err(StoreError::Timeout),
-            Ok(Err(e)) => return Err(map_error(e)),
+            Ok(Err(e)) => return Err(self.failed(e)),
             Err(_) => {
                 // The transaction may be anywhere, even in `BEGIN`: never
                 // hand this connection to anyone else.

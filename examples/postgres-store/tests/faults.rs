@@ -101,6 +101,42 @@ async fn terminated_connections_fail_typed_then_recover() {
     );
 }
 
+/// After every connection of the pool was terminated, the first write
+/// meets a dead connection and fails (typed; the store never retries a
+/// write, which may have been applied). From then on the pool tests idle
+/// connections before use, so the writes that follow all get live ones
+/// instead of failing one dead connection at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_lost_connection_writes_get_live_connections() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    let app = common::unique_name("sk_fault_idle");
+    let store = schema.store(&app).await;
+    // Several connections in the pool, all idle.
+    let r = sample_record("idle-user");
+    store.insert(&r).await.expect("insert");
+    for loaded in futures_util::future::join_all((0..6).map(|_| store.load(&r.handle))).await {
+        loaded.expect("load");
+    }
+    let killed = terminate(&admin, &app).await;
+    assert!(killed >= 2, "several connections were open: {killed}");
+
+    let first = no_hang(
+        "write after kill",
+        store.insert(&sample_record("idle-user")),
+    )
+    .await;
+    println!("first write after the kill: {first:?}");
+    for i in 0..8 {
+        no_hang(
+            "write after kill",
+            store.insert(&sample_record("idle-user")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("write {i} after the first: {e:?}"));
+    }
+}
+
 #[tokio::test]
 async fn unreachable_server_fails_within_the_bound() {
     let builder = PostgresStore::builder()
