@@ -43,6 +43,12 @@ impl<'a> PurgeBatches<'a> {
         }
     }
 
+    /// Whether the purge is done: the last batch was not full, and
+    /// [`next_batch`](Self::next_batch) now returns `None`.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// Deletes the next batch and returns how many records it deleted, or
     /// `None` once the purge is done: after a batch that was not full
     /// (nothing was left but rows a writer held).

@@ -158,10 +158,10 @@ impl PostgresStore {
     }
 
     /// Starts a purge of the records expired at `now`, to run one batch at
-    /// a time ([`PurgeBatches::next_batch`]) and pace yourself, for example
-    /// to spread a large backlog's writes over time.
-    /// [`purge_expired`](SessionStore::purge_expired) runs every batch
-    /// back to back.
+    /// a time ([`PurgeBatches::next_batch`]) and pace yourself: back to
+    /// back in a quiet hour, or with longer rests than
+    /// [`purge_expired`](SessionStore::purge_expired), which rests after
+    /// each batch as long as the batch took.
     ///
     /// Each batch is one statement that deletes at most
     /// [`purge_batch_size`](PostgresStoreBuilder::purge_batch_size) rows
@@ -401,15 +401,26 @@ impl SessionStore for PostgresStore {
     }
 
     /// Every batch of [`purge_expired_batches`](PostgresStore::purge_expired_batches),
-    /// back to back: each is its own bounded statement, so a large backlog
-    /// never holds many locks or runs into the bound.
+    /// each followed by a rest as long as the batch took. Each batch is
+    /// its own bounded statement, so a large backlog never holds many locks
+    /// or runs into the bound; the rests leave the server half of the time
+    /// and halve the purge's write-ahead log rate, which is what slows
+    /// refreshes down while a large backlog goes (the purge takes twice as
+    /// long). They grow with the batches when the server is busy. Run the
+    /// batches yourself to purge back to back.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut batches = self.purge_expired_batches(now);
         let mut total = 0u64;
-        while let Some(deleted) = batches.next_batch().await? {
+        loop {
+            let started = Instant::now();
+            let Some(deleted) = batches.next_batch().await? else {
+                return Ok(total);
+            };
             total = total.saturating_add(deleted);
+            if !batches.is_finished() {
+                tokio::time::sleep(started.elapsed()).await;
+            }
         }
-        Ok(total)
     }
 
     /// One statement: a conditional `UPDATE ... RETURNING` that also
