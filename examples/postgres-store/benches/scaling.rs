@@ -1,12 +1,13 @@
 //! PostgreSQL at a million sessions, in one run: refresh latency and
 //! throughput with 10,000 and with 1,000,000 live sessions in the table (1
-//! and 16 clients, measured in interleaved rounds so that both sizes see
-//! the same machine), `list_by_user` at both sizes, the table and index
-//! sizes per session, and a purge of 1,000,000 expired sessions (batch by
-//! batch, as `purge_expired` runs them) while alternating 1- and 16-client
-//! segments refresh, beside the same segments just before and just after;
-//! then again on another 1,000,000 with `purge_expired`, which rests after
-//! each batch as long as the batch took.
+//! and 16 clients; for latency each client alternates between the two
+//! tables refresh by refresh, so that both sizes see the same moments of
+//! the machine), `list_by_user` at both sizes, the table and index sizes
+//! per session, and two purges of 1,000,000 expired sessions while
+//! refreshes run: back to back, batch by batch, in windows that alternate
+//! with windows without it (refreshes compared between adjacent windows);
+//! then `purge_expired` itself (which rests after each batch as long as it
+//! took), beside the same refreshes just before and just after.
 //!
 //! ```sh
 //! cargo bench -p sessionkit-postgres --bench scaling
@@ -19,7 +20,8 @@
 //! `BENCH_SMALL` (10000), `BENCH_LARGE` (1000000) and `BENCH_EXPIRED`
 //! (1000000) rows, `BENCH_ROUNDS` (6), `BENCH_OPS` (refreshes per round at
 //! one client, 600; a quarter of it per client at 16), `BENCH_SEGMENT_MS`
-//! (length of one measuring segment around the purge, 1000),
+//! (length of one measuring segment around the second purge, 1000; the
+//! first purge's windows are half of it),
 //! `BENCH_PURGE_BATCH` (the store's default, 1000).
 //!
 //! Refreshes go through a `SessionManager`; each client refreshes its own
@@ -233,22 +235,27 @@ async fn bench() {
         sizes(&admin, t).await;
     }
 
-    // Refresh at both sizes, in interleaved rounds: each round runs both
-    // tables at 1 and at 16 clients.
+    // Refresh at both sizes. Latency: each client alternates between the
+    // two tables, refresh by refresh, so that both see the same moments of
+    // the machine (at one client every refresh waits for a WAL flush, whose
+    // time changes from second to second on a shared disk). Throughput:
+    // each table on its own, in interleaved rounds.
     for t in [&small, &large] {
         t.refresh(MAX_CLIENTS, Budget::ops(SESSIONS_PER_CLIENT))
             .await; // warm up
-    }
-    let mut samples: BTreeMap<(usize, usize), Sample> = BTreeMap::new();
-    for t in [&small, &large] {
         t.counting.reset();
     }
+    let mut latencies: BTreeMap<(usize, usize), Sample> = BTreeMap::new();
+    let mut throughput: BTreeMap<(usize, usize), Sample> = BTreeMap::new();
     for round in 0..rounds {
-        for (size, t) in [&small, &large].into_iter().enumerate() {
-            for clients in [1, MAX_CLIENTS] {
-                let per_client = if clients == 1 { ops } else { ops / 4 };
-                let s = t.refresh(clients, Budget::ops(per_client)).await;
-                samples.entry((size, clients)).or_default().add(s);
+        for clients in [1, MAX_CLIENTS] {
+            let per_client = if clients == 1 { ops } else { ops / 4 };
+            let [s, l] = refresh_alternating([&small, &large], clients, per_client).await;
+            latencies.entry((0, clients)).or_default().add(s);
+            latencies.entry((1, clients)).or_default().add(l);
+            for (size, t) in [&small, &large].into_iter().enumerate() {
+                let sample = t.refresh(clients, Budget::ops(per_client / 2)).await;
+                throughput.entry((size, clients)).or_default().add(sample);
             }
         }
         println!("round {} of {rounds} done", round + 1);
@@ -257,8 +264,9 @@ async fn bench() {
         .iter()
         .enumerate()
         .map(|(size, t)| {
-            let refreshes: usize = samples
+            let refreshes: usize = [&latencies, &throughput]
                 .iter()
+                .flat_map(|m| m.iter())
                 .filter(|((s, _), _)| *s == size)
                 .map(|(_, v)| v.latencies.len())
                 .sum();
@@ -266,26 +274,28 @@ async fn bench() {
         })
         .collect();
     println!();
-    println!("| live sessions | clients | refresh median | p99 | ops/s | round trips |");
+    println!(
+        "| live sessions | clients | refresh median | p99 | ops/s (table alone) | round trips |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
-    let mut medians = BTreeMap::new();
-    for ((size, clients), s) in &mut samples {
+    let mut figures = BTreeMap::new();
+    for ((size, clients), s) in &mut latencies {
         let label = [&small, &large][*size].label;
         let (median, p99) = (s.at(0.5), s.at(0.99));
-        medians.insert((*size, *clients), (median, p99, s.per_second()));
+        let per_second = throughput[&(*size, *clients)].per_second();
+        figures.insert((*size, *clients), (median, p99, per_second));
         println!(
-            "| {label} | {clients} | {} | {} | {:.0} | {:.2} |",
+            "| {label} | {clients} | {} | {} | {per_second:.0} | {:.2} |",
             ms(median),
             ms(p99),
-            s.per_second(),
             trips[*size]
         );
     }
     for clients in [1, MAX_CLIENTS] {
-        let (m0, p0, t0) = medians[&(0, clients)];
-        let (m1, p1, t1) = medians[&(1, clients)];
+        let (m0, p0, t0) = figures[&(0, clients)];
+        let (m1, p1, t1) = figures[&(1, clients)];
         println!(
-            "{clients} client(s), large/small: median x{:.2}, p99 x{:.2}, throughput x{:.2}",
+            "{clients} client(s), 1M/10k: median x{:.2}, p99 x{:.2}, throughput x{:.2}",
             m1.as_secs_f64() / m0.as_secs_f64(),
             p1.as_secs_f64() / p0.as_secs_f64(),
             t1 / t0
@@ -307,8 +317,56 @@ async fn bench() {
             "\nloaded {expired_rows} expired rows into the large table in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        purge_beside_refreshes(&large, segment, pace).await;
+        if pace {
+            purge_expired_beside_refreshes(&large, segment).await;
+        } else {
+            purge_in_windows(&large, segment / 2).await;
+        }
     }
+}
+
+/// Runs `clients` clients, each doing `ops` refreshes alternately on the
+/// two tables (client `c` starting with table `c % 2`, so that both are
+/// busy at every moment); returns each table's latencies.
+async fn refresh_alternating(tables: [&Arc<Table>; 2], clients: usize, ops: usize) -> [Sample; 2] {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let tables = tables.map(Arc::clone);
+            tokio::spawn(async move {
+                let mut own = [
+                    tables[0].clients[c].lock().await,
+                    tables[1].clients[c].lock().await,
+                ];
+                let mut latencies = [Vec::new(), Vec::new()];
+                for i in 0..ops {
+                    let k = (i + c) % 2;
+                    let client = &mut own[k];
+                    let j = client.next % client.tokens.len();
+                    client.next += 1;
+                    let t = Instant::now();
+                    let next = tables[k]
+                        .manager
+                        .refresh(&client.tokens[j])
+                        .await
+                        .expect("refresh");
+                    latencies[k].push(t.elapsed());
+                    client.tokens[j] = next.refresh_token.expose().to_owned();
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut samples = [Sample::default(), Sample::default()];
+    for t in tasks {
+        let [a, b] = t.await.expect("client");
+        samples[0].latencies.extend(a);
+        samples[1].latencies.extend(b);
+    }
+    for s in &mut samples {
+        s.wall = start.elapsed();
+    }
+    samples
 }
 
 fn schema_name(label: &str) -> String {
@@ -475,30 +533,34 @@ async fn list_by_user(admin: &PgPool, small: &Table, large: &Table, bulk_rows: u
     );
 }
 
-/// Runs the purge, batch by batch, while alternating segments of 1 and 16
-/// clients refresh; runs the same segments before and after it, for
-/// comparison. With `pace`, purges with `SessionStore::purge_expired`
-/// (which rests after each batch as long as it took); without, runs the
-/// batches back to back and times each.
-async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration, pace: bool) {
-    let mut before = segments_without_purge(t, segment).await;
-
+/// Purges back to back, batch by batch, in windows: a window with the
+/// purge running, then one without, each with the same clients refreshing
+/// all along (1, then 16, in turn), until the purge is done. Adjacent
+/// windows see the same moments of the machine, so refreshes with and
+/// without the purge compare within each pair.
+async fn purge_in_windows(t: &Arc<Table>, window: Duration) {
+    let now = OffsetDateTime::now_utc();
+    let mut purge = t.store.purge_expired_batches(now);
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    let mut purging = Duration::ZERO;
+    let mut with: BTreeMap<usize, Sample> = BTreeMap::new();
+    let mut without: BTreeMap<usize, Sample> = BTreeMap::new();
     let wal_before = wal_bytes(t.store.pool()).await;
-    let done = Arc::new(AtomicBool::new(false));
-    let purge = {
-        let (t, done) = (Arc::clone(t), Arc::clone(&done));
-        tokio::spawn(async move {
-            let now = OffsetDateTime::now_utc();
+    let mut round = 0;
+    while !purge.is_finished() {
+        let clients = if round % 2 == 0 { 1 } else { MAX_CLIENTS };
+        round += 1;
+        let deadline = Instant::now() + window;
+        let budget = Budget {
+            ops: usize::MAX,
+            deadline: Some(deadline),
+            stop: None,
+        };
+        let refreshes = t.refresh(clients, budget.clone());
+        let batches_run = async {
             let started = Instant::now();
-            if pace {
-                let rows = t.store.purge_expired(now).await.expect("purge");
-                done.store(true, Ordering::Relaxed);
-                return (rows, started.elapsed(), Vec::new());
-            }
-            let mut purge = t.store.purge_expired_batches(now);
-            let mut batches = Vec::new();
-            let mut rows = 0;
-            loop {
+            while Instant::now() < deadline {
                 let b = Instant::now();
                 let Some(deleted) = purge.next_batch().await.expect("purge") else {
                     break;
@@ -506,8 +568,57 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration, pace: bool) {
                 batches.push(b.elapsed());
                 rows += deleted;
             }
+            purging += started.elapsed();
+        };
+        let (sample, ()) = tokio::join!(refreshes, batches_run);
+        with.entry(clients).or_default().add(sample);
+        let budget = Budget {
+            deadline: Some(Instant::now() + window),
+            ..budget
+        };
+        without
+            .entry(clients)
+            .or_default()
+            .add(t.refresh(clients, budget).await);
+    }
+    let wal = wal_bytes(t.store.pool()).await - wal_before;
+    let count = batches.len();
+    batches.sort_unstable();
+    let at = |q: f64| batches[((count as f64 - 1.0) * q).round() as usize];
+    println!(
+        "back-to-back purge: {rows} rows in {count} batches, {:.1} s of purging \
+         ({:.0} rows/s); batch median {}, p99 {}, max {}",
+        purging.as_secs_f64(),
+        rows as f64 / purging.as_secs_f64(),
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(at(1.0))
+    );
+    report_purge(t, rows, wal).await;
+    print_refreshes(&mut [
+        ("without the purge (windows between)", &mut without),
+        ("during the purge (its windows)", &mut with),
+    ]);
+}
+
+/// Purges with `SessionStore::purge_expired` (which rests after each batch
+/// as long as it took) while alternating segments of 1 and 16 clients
+/// refresh, beside the same segments just before and just after.
+async fn purge_expired_beside_refreshes(t: &Arc<Table>, segment: Duration) {
+    let mut before = segments_without_purge(t, segment).await;
+    let wal_before = wal_bytes(t.store.pool()).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let purge = {
+        let (t, done) = (Arc::clone(t), Arc::clone(&done));
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let rows = t
+                .store
+                .purge_expired(OffsetDateTime::now_utc())
+                .await
+                .expect("purge");
             done.store(true, Ordering::Relaxed);
-            (rows, started.elapsed(), batches)
+            (rows, started.elapsed())
         })
     };
     let mut during: BTreeMap<usize, Sample> = BTreeMap::new();
@@ -525,29 +636,24 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration, pace: bool) {
             .add(t.refresh(clients, budget).await);
         i += 1;
     }
-    let (rows, took, mut batches) = purge.await.expect("purge task");
+    let (rows, took) = purge.await.expect("purge task");
     let wal = wal_bytes(t.store.pool()).await - wal_before;
     let mut after = segments_without_purge(t, segment).await;
-    let count = batches.len();
-    batches.sort_unstable();
-    let at = |q: f64| batches[((count as f64 - 1.0) * q).round() as usize];
-    if pace {
-        println!(
-            "purge_expired (paced): {rows} rows in {:.1} s ({:.0} rows/s)",
-            took.as_secs_f64(),
-            rows as f64 / took.as_secs_f64(),
-        );
-    } else {
-        println!(
-            "back-to-back purge: {rows} rows in {count} batches in {:.1} s ({:.0} rows/s); \
-             batch median {}, p99 {}, max {}",
-            took.as_secs_f64(),
-            rows as f64 / took.as_secs_f64(),
-            ms(at(0.5)),
-            ms(at(0.99)),
-            ms(at(1.0))
-        );
-    }
+    println!(
+        "purge_expired (paced): {rows} rows in {:.1} s ({:.0} rows/s)",
+        took.as_secs_f64(),
+        rows as f64 / took.as_secs_f64(),
+    );
+    report_purge(t, rows, wal).await;
+    print_refreshes(&mut [
+        ("before the purge", &mut before),
+        ("during the purge", &mut during),
+        ("after the purge", &mut after),
+    ]);
+}
+
+/// Prints what is left to purge and the WAL a purge wrote.
+async fn report_purge(t: &Table, rows: u64, wal: f64) {
     let left: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT count(*) FROM {} WHERE expires_at <= now()",
         t.qualified()
@@ -560,35 +666,41 @@ async fn purge_beside_refreshes(t: &Arc<Table>, segment: Duration, pace: bool) {
         wal / 1e6,
         wal / rows as f64
     );
+}
+
+/// Prints refresh figures per client count for each labelled set, and the
+/// median of the second set (refreshes during the purge) against each
+/// other one.
+fn print_refreshes(sets: &mut [(&str, &mut BTreeMap<usize, Sample>)]) {
     println!();
     println!("| clients | refreshes | median | p99 | max | ops/s |");
     println!("|---:|---|---:|---:|---:|---:|");
     for clients in [1, MAX_CLIENTS] {
         let mut medians = Vec::new();
-        for (label, samples) in [
-            ("before the purge", &mut before),
-            ("during the purge", &mut during),
-            ("after the purge", &mut after),
-        ] {
-            let Some(s) = samples.get_mut(&clients) else {
-                continue;
-            };
-            let (median, p99, max) = (s.at(0.5), s.at(0.99), s.at(1.0));
-            medians.push(median.as_secs_f64());
-            println!(
-                "| {clients} | {label} | {} | {} | {} | {:.0} |",
-                ms(median),
-                ms(p99),
-                ms(max),
-                s.per_second()
-            );
+        for (label, samples) in sets.iter_mut() {
+            let median = samples.get_mut(&clients).map(|s| {
+                let (median, p99, max) = (s.at(0.5), s.at(0.99), s.at(1.0));
+                println!(
+                    "| {clients} | {label} | {} | {} | {} | {:.0} |",
+                    ms(median),
+                    ms(p99),
+                    ms(max),
+                    s.per_second()
+                );
+                median.as_secs_f64()
+            });
+            medians.push((*label, median));
         }
-        if let [before, during, after] = medians[..] {
-            println!(
-                "{clients} client(s): median during the purge / before x{:.2}, / after x{:.2}",
-                during / before,
-                during / after
-            );
+        let Some(&(during, Some(d))) = medians.get(1) else {
+            continue;
+        };
+        for (i, &(label, m)) in medians.iter().enumerate() {
+            if let (true, Some(m)) = (i != 1, m) {
+                println!(
+                    "{clients} client(s): median {during} / {label} x{:.2}",
+                    d / m
+                );
+            }
         }
     }
 }
@@ -611,12 +723,13 @@ async fn segments_without_purge(t: &Arc<Table>, segment: Duration) -> BTreeMap<u
     samples
 }
 
-/// WAL written by the whole server so far (`pg_stat_wal`, PostgreSQL 14+).
+/// The server's WAL position in bytes: what it has written so far, all
+/// sessions included.
 async fn wal_bytes(pool: &PgPool) -> f64 {
-    sqlx::query_scalar("SELECT wal_bytes::float8 FROM pg_stat_wal")
+    sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8")
         .fetch_one(pool)
         .await
-        .expect("pg_stat_wal")
+        .expect("WAL position")
 }
 
 /// Drops the bench's schemas when the bench ends, even by a panic.
