@@ -4,10 +4,10 @@
 //! tables refresh by refresh, so that both sizes see the same moments of
 //! the machine), `list_by_user` at both sizes, the table and index sizes
 //! per session, and two purges of 1,000,000 expired sessions while
-//! refreshes run: back to back, batch by batch, in windows that alternate
-//! with windows without it (refreshes compared between adjacent windows);
-//! then `purge_expired` itself (which rests after each batch as long as it
-//! took), beside the same refreshes just before and just after.
+//! refreshes run, back to back and then paced as `purge_expired` paces
+//! itself (a rest after each batch as long as the batch took), each in
+//! windows that alternate with windows without it, refreshes compared
+//! between adjacent windows.
 //!
 //! ```sh
 //! cargo bench -p sessionkit-postgres --bench scaling
@@ -19,9 +19,8 @@
 //! end (about 1.5 GB on disk while it runs). Optional settings:
 //! `BENCH_SMALL` (10000), `BENCH_LARGE` (1000000) and `BENCH_EXPIRED`
 //! (1000000) rows, `BENCH_ROUNDS` (6), `BENCH_OPS` (refreshes per round at
-//! one client, 600; a quarter of it per client at 16), `BENCH_SEGMENT_MS`
-//! (length of one measuring segment around the second purge, 1000; the
-//! first purge's windows are half of it),
+//! one client, 600; a quarter of it per client at 16), `BENCH_WINDOW_MS`
+//! (the purge windows, 500),
 //! `BENCH_PURGE_BATCH` (the store's default, 1000).
 //!
 //! Refreshes go through a `SessionManager`; each client refreshes its own
@@ -40,7 +39,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -118,13 +116,12 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-/// When a client stops: after `ops` refreshes, at `deadline`, or once
-/// `stop` is set, whichever comes first.
+/// When a client stops: after `ops` refreshes or at `deadline`, whichever
+/// comes first.
 #[derive(Clone)]
 struct Budget {
     ops: usize,
     deadline: Option<Instant>,
-    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Budget {
@@ -132,17 +129,11 @@ impl Budget {
         Self {
             ops,
             deadline: None,
-            stop: None,
         }
     }
 
     fn is_spent(&self, done: usize) -> bool {
-        done >= self.ops
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
-            || self
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed))
+        done >= self.ops || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 
@@ -203,7 +194,7 @@ async fn bench() {
     let expired_rows = setting("BENCH_EXPIRED", 1_000_000);
     let rounds = setting("BENCH_ROUNDS", 6);
     let ops = setting("BENCH_OPS", 600);
-    let segment = Duration::from_millis(setting("BENCH_SEGMENT_MS", 1000) as u64);
+    let window = Duration::from_millis(setting("BENCH_WINDOW_MS", 500) as u64);
     let purge_batch = setting("BENCH_PURGE_BATCH", 1000);
     let _cleanup = Cleanup {
         url: url.clone(),
@@ -303,10 +294,9 @@ async fn bench() {
     }
     list_by_user(&admin, &small, &large, small_rows.saturating_sub(real)).await;
 
-    // Purge a million expired sessions while refreshes run: back to back
-    // (`purge_expired_batches`, batch by batch), then as `purge_expired`
-    // does it (resting after each batch as long as it took), on a second
-    // million.
+    // Purge a million expired sessions while refreshes run: back to back,
+    // then paced as `purge_expired` does it (resting after each batch as
+    // long as it took), on a second million.
     for (pass, pace) in [(0, false), (1, true)] {
         vacuum(&admin, &large).await; // the first pass's dead rows
         let started = Instant::now();
@@ -317,11 +307,7 @@ async fn bench() {
             "\nloaded {expired_rows} expired rows into the large table in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        if pace {
-            purge_expired_beside_refreshes(&large, segment).await;
-        } else {
-            purge_in_windows(&large, segment / 2).await;
-        }
+        purge_in_windows(&large, window, pace).await;
     }
 }
 
@@ -533,12 +519,14 @@ async fn list_by_user(admin: &PgPool, small: &Table, large: &Table, bulk_rows: u
     );
 }
 
-/// Purges back to back, batch by batch, in windows: a window with the
-/// purge running, then one without, each with the same clients refreshing
-/// all along (1, then 16, in turn), until the purge is done. Adjacent
-/// windows see the same moments of the machine, so refreshes with and
-/// without the purge compare within each pair.
-async fn purge_in_windows(t: &Arc<Table>, window: Duration) {
+/// Purges batch by batch in windows: a window with the purge running, then
+/// one without, each with the same clients refreshing all along (1, then
+/// 16, in turn), until the purge is done. Adjacent windows see the same
+/// moments of the machine, so refreshes with and without the purge compare
+/// within each pair. With `pace`, rests after each batch as long as it
+/// took, as `SessionStore::purge_expired` does; without, runs the batches
+/// back to back.
+async fn purge_in_windows(t: &Arc<Table>, window: Duration, pace: bool) {
     let now = OffsetDateTime::now_utc();
     let mut purge = t.store.purge_expired_batches(now);
     let mut batches = Vec::new();
@@ -555,7 +543,6 @@ async fn purge_in_windows(t: &Arc<Table>, window: Duration) {
         let budget = Budget {
             ops: usize::MAX,
             deadline: Some(deadline),
-            stop: None,
         };
         let refreshes = t.refresh(clients, budget.clone());
         let batches_run = async {
@@ -565,8 +552,12 @@ async fn purge_in_windows(t: &Arc<Table>, window: Duration) {
                 let Some(deleted) = purge.next_batch().await.expect("purge") else {
                     break;
                 };
-                batches.push(b.elapsed());
+                let took = b.elapsed();
+                batches.push(took);
                 rows += deleted;
+                if pace && !purge.is_finished() {
+                    tokio::time::sleep(took).await;
+                }
             }
             purging += started.elapsed();
         };
@@ -586,8 +577,9 @@ async fn purge_in_windows(t: &Arc<Table>, window: Duration) {
     batches.sort_unstable();
     let at = |q: f64| batches[((count as f64 - 1.0) * q).round() as usize];
     println!(
-        "back-to-back purge: {rows} rows in {count} batches, {:.1} s of purging \
+        "{} purge: {rows} rows in {count} batches, {:.1} s of purging \
          ({:.0} rows/s); batch median {}, p99 {}, max {}",
+        if pace { "paced" } else { "back-to-back" },
         purging.as_secs_f64(),
         rows as f64 / purging.as_secs_f64(),
         ms(at(0.5)),
@@ -598,57 +590,6 @@ async fn purge_in_windows(t: &Arc<Table>, window: Duration) {
     print_refreshes(&mut [
         ("without the purge (windows between)", &mut without),
         ("during the purge (its windows)", &mut with),
-    ]);
-}
-
-/// Purges with `SessionStore::purge_expired` (which rests after each batch
-/// as long as it took) while alternating segments of 1 and 16 clients
-/// refresh, beside the same segments just before and just after.
-async fn purge_expired_beside_refreshes(t: &Arc<Table>, segment: Duration) {
-    let mut before = segments_without_purge(t, segment).await;
-    let wal_before = wal_bytes(t.store.pool()).await;
-    let done = Arc::new(AtomicBool::new(false));
-    let purge = {
-        let (t, done) = (Arc::clone(t), Arc::clone(&done));
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let rows = t
-                .store
-                .purge_expired(OffsetDateTime::now_utc())
-                .await
-                .expect("purge");
-            done.store(true, Ordering::Relaxed);
-            (rows, started.elapsed())
-        })
-    };
-    let mut during: BTreeMap<usize, Sample> = BTreeMap::new();
-    let mut i = 0;
-    while !done.load(Ordering::Relaxed) {
-        let clients = if i % 2 == 0 { 1 } else { MAX_CLIENTS };
-        let budget = Budget {
-            ops: usize::MAX,
-            deadline: Some(Instant::now() + segment),
-            stop: Some(Arc::clone(&done)),
-        };
-        during
-            .entry(clients)
-            .or_default()
-            .add(t.refresh(clients, budget).await);
-        i += 1;
-    }
-    let (rows, took) = purge.await.expect("purge task");
-    let wal = wal_bytes(t.store.pool()).await - wal_before;
-    let mut after = segments_without_purge(t, segment).await;
-    println!(
-        "purge_expired (paced): {rows} rows in {:.1} s ({:.0} rows/s)",
-        took.as_secs_f64(),
-        rows as f64 / took.as_secs_f64(),
-    );
-    report_purge(t, rows, wal).await;
-    print_refreshes(&mut [
-        ("before the purge", &mut before),
-        ("during the purge", &mut during),
-        ("after the purge", &mut after),
     ]);
 }
 
@@ -703,24 +644,6 @@ fn print_refreshes(sets: &mut [(&str, &mut BTreeMap<usize, Sample>)]) {
             }
         }
     }
-}
-
-/// Two segments of 1 client and two of 16, alternating, without a purge.
-async fn segments_without_purge(t: &Arc<Table>, segment: Duration) -> BTreeMap<usize, Sample> {
-    let mut samples: BTreeMap<usize, Sample> = BTreeMap::new();
-    for i in 0..4 {
-        let clients = if i % 2 == 0 { 1 } else { MAX_CLIENTS };
-        let budget = Budget {
-            ops: usize::MAX,
-            deadline: Some(Instant::now() + segment),
-            stop: None,
-        };
-        samples
-            .entry(clients)
-            .or_default()
-            .add(t.refresh(clients, budget).await);
-    }
-    samples
 }
 
 /// The server's WAL position in bytes: what it has written so far, all
