@@ -56,8 +56,11 @@
 //!   [`PostgresStoreBuilder::purge_batch_size`]), each its own statement,
 //!   oldest expiry first, each starting in the expiry index where the
 //!   previous one ended; a batch skips rows a writer holds and never waits
-//!   for a refresh. [`PostgresStore::purge_expired_batches`] runs them one
-//!   at a time for an application that paces its purge.
+//!   for a refresh. `purge_expired` rests after each batch as long as the
+//!   batch took, so that a large purge leaves refreshes most of the
+//!   server's write-ahead log and CPU;
+//!   [`PostgresStore::purge_expired_batches`] runs the batches one at a
+//!   time for an application that paces its purge itself.
 //! - Every operation is bounded ([`PostgresStoreBuilder::timeout`], 5 s by
 //!   default) and fails with [`StoreError::Timeout`](sessionkit::store::StoreError)
 //!   past it. The server's `lock_timeout` (2 s) and `statement_timeout`

@@ -405,9 +405,9 @@ impl SessionStore for PostgresStore {
     /// its own bounded statement, so a large backlog never holds many locks
     /// or runs into the bound; the rests leave the server half of the time
     /// and halve the purge's write-ahead log rate, which is what slows
-    /// refreshes down while a large backlog goes (the purge takes twice as
-    /// long). They grow with the batches when the server is busy. Run the
-    /// batches yourself to purge back to back.
+    /// refreshes down while a large backlog goes (the purge takes at least
+    /// twice as long). They grow with the batches when the server is busy.
+    /// Run the batches yourself to purge back to back.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut batches = self.purge_expired_batches(now);
         let mut total = 0u64;
