@@ -32,7 +32,7 @@
 //!   [`delete_by_user`](sessionkit::store::SessionStore::delete_by_user)) and on a
 //!   generated `expires_at` column (for
 //!   [`purge_expired`](sessionkit::store::SessionStore::purge_expired)).
-//! - Every method is one SQL statement; compare-and-swap is one
+//! - Every method but one is one SQL statement; compare-and-swap is one
 //!   `UPDATE ... WHERE handle = $1 AND version = $2`, so concurrent
 //!   refreshes across any number of processes have exactly one winner.
 //! - [`rotate_if_current`](sessionkit::store::SessionStore::rotate_if_current) is
@@ -45,14 +45,33 @@
 //!   then sees a record that still looks current and falls back to `load`
 //!   and compare-and-swap, which settle it. `expires_at` is a generated
 //!   column and follows the new refresh expiry.
-//!   Purging deletes in batches of 1000 rows, each its own statement.
+//! - [`insert_capped`](sessionkit::store::SessionStore::insert_capped) (every
+//!   login, with the manager's session limit) is one short transaction: a
+//!   transaction-scoped advisory lock on the user, then one statement that
+//!   inserts and deletes the user's oldest sessions beyond the limit. The
+//!   statement's snapshot is taken after the lock, so concurrent logins of
+//!   one user, from any number of processes, never leave more sessions than
+//!   the limit, not even for a moment (SEC-43).
+//! - Purging deletes in batches (1000 rows by default,
+//!   [`PostgresStoreBuilder::purge_batch_size`]), each its own statement,
+//!   oldest expiry first, each starting in the expiry index where the
+//!   previous one ended; a batch skips rows a writer holds and never waits
+//!   for a refresh. `purge_expired` rests after each batch as long as the
+//!   batch took, so that a large purge leaves refreshes most of the
+//!   server's write-ahead log and CPU;
+//!   [`PostgresStore::purge_expired_batches`] runs the batches one at a
+//!   time for an application that paces its purge itself.
 //! - Every operation is bounded ([`PostgresStoreBuilder::timeout`], 5 s by
 //!   default) and fails with [`StoreError::Timeout`](sessionkit::store::StoreError)
-//!   past it. Values the server rejects (for example a JSON string holding
-//!   `\u0000`, which `jsonb` cannot store, or a counter above `i64::MAX`)
-//!   give [`StoreError::InvalidData`](sessionkit::store::StoreError); anything else
-//!   [`StoreError::Backend`](sessionkit::store::StoreError) with the sqlx error as
-//!   its source.
+//!   past it. The server's `lock_timeout` (2 s) and `statement_timeout`
+//!   (3 s) are shorter than the client's bound, so a timeout normally means
+//!   the server cancelled the statement and nothing was applied; a lost
+//!   answer after the server finished stays ambiguous, as the store
+//!   contract allows. Values the server rejects (for example a JSON string
+//!   holding `\u0000`, which `jsonb` cannot store, or a counter above
+//!   `i64::MAX`) give [`StoreError::InvalidData`](sessionkit::store::StoreError);
+//!   anything else [`StoreError::Backend`](sessionkit::store::StoreError) with
+//!   the sqlx error as its source.
 //! - Only hashes of refresh secrets are stored, never a token; the store
 //!   logs nothing.
 //!
@@ -65,8 +84,15 @@
 //! `SESSIONKIT_REQUIRE_SERVICES=1`.
 #![forbid(unsafe_code)]
 
+mod builder;
 mod error;
+mod liveness;
+mod purge;
+mod row;
 mod sql;
 mod store;
+mod timeouts;
 
-pub use crate::store::{PostgresStore, PostgresStoreBuilder};
+pub use crate::builder::PostgresStoreBuilder;
+pub use crate::purge::PurgeBatches;
+pub use crate::store::PostgresStore;

@@ -2,43 +2,49 @@
 
 use std::fmt;
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::{Map, Value};
-use sessionkit::store::{
-    RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, StoreError, TokenHash,
-};
-use sessionkit::{ConfigError, SessionHandle};
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow, Postgres};
+use sessionkit::SessionHandle;
+use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, StoreError};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgPool, PgRow, Postgres};
 use sqlx::query::Query;
-use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
-use crate::error::{is_connection_lost, map_error, out_of_range};
-use crate::sql::{Identifier, MAX_IDENTIFIER_LEN, MIGRATION_LOCK, PURGE_BATCH, Statements};
-
-/// The default bound on every operation.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest bound accepted by [`PostgresStoreBuilder::timeout`].
-const MAX_TIMEOUT: Duration = Duration::from_secs(600);
-/// The default pool size for [`PostgresStoreBuilder::connect`].
-const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+use crate::builder::PostgresStoreBuilder;
+use crate::error::{is_connection_lost, map_error};
+use crate::liveness::Liveness;
+use crate::purge::PurgeBatches;
+use crate::row::{ROTATED_COLUMN, bind_record, decode_record, handle, to_i64};
+use crate::sql::{MIGRATION_LOCK, Statements};
+use crate::timeouts::Timeouts;
 
 /// A [`SessionStore`] that keeps sessions in one PostgreSQL table.
 ///
-/// Every trait method is a single SQL statement (one round trip once the
-/// statement is prepared on the connection), and
+/// Every trait method but one is a single SQL statement (one round trip
+/// once the statement is prepared on the connection), and
 /// [`compare_and_swap`](SessionStore::compare_and_swap) is one conditional
 /// `UPDATE ... WHERE handle = $1 AND version = $2`, so any number of
-/// processes can share the table and rotation stays race-free.
+/// processes can share the table and rotation stays race-free. The
+/// exception is [`insert_capped`](SessionStore::insert_capped), one short
+/// transaction that holds a per-user lock.
+///
+/// # Timeouts
 ///
 /// Every operation completes or fails within the configured
-/// [`timeout`](PostgresStoreBuilder::timeout) (5 s by default):
+/// [`timeout`](PostgresStoreBuilder::timeout) (5 s by default), with
 /// [`StoreError::Timeout`] when the pool has no connection to give, the
-/// server cancels the statement or the bound runs out.
+/// server cancels the statement or the bound runs out. The server's
+/// `statement_timeout` and `lock_timeout` are set shorter than the
+/// client's bound, with a margin, so a timeout normally means that the
+/// server cancelled the statement and nothing was applied. It stays
+/// ambiguous when the answer is lost after the server finished: a commit
+/// slower than the margin, a network partition, a client stalled for
+/// longer than the margin. The write may then have been applied, as the
+/// store contract allows for any failed operation; the core reads the
+/// record back where that matters.
 ///
 /// Cloning is cheap and shares the pool.
 ///
@@ -48,28 +54,9 @@ const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 pub struct PostgresStore {
     pool: PgPool,
     sql: Arc<Statements>,
-    timeout: Duration,
-}
-
-/// Options for a [`PostgresStore`]: table location, time bound, pool size.
-///
-/// ```
-/// # fn main() -> Result<(), sessionkit::ConfigError> {
-/// let builder = sessionkit_postgres::PostgresStore::builder()
-///     .schema("auth")?
-///     .table("sessions")?
-///     .timeout(std::time::Duration::from_secs(2))?;
-/// # let _ = builder;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct PostgresStoreBuilder {
-    schema: Identifier,
-    table: Identifier,
-    timeout: Duration,
-    max_connections: u32,
-    application_name: String,
+    timeouts: Timeouts,
+    purge_batch_size: u32,
+    liveness: Arc<Liveness>,
 }
 
 impl PostgresStore {
@@ -78,15 +65,25 @@ impl PostgresStore {
     /// The default schema, `public`.
     pub const DEFAULT_SCHEMA: &'static str = "public";
 
+    pub(crate) fn new(
+        pool: PgPool,
+        sql: Arc<Statements>,
+        timeouts: Timeouts,
+        purge_batch_size: u32,
+        liveness: Arc<Liveness>,
+    ) -> Self {
+        Self {
+            pool,
+            sql,
+            timeouts,
+            purge_batch_size,
+            liveness,
+        }
+    }
+
     /// Starts configuring a store.
     pub fn builder() -> PostgresStoreBuilder {
-        PostgresStoreBuilder {
-            schema: Identifier::from_static(Self::DEFAULT_SCHEMA),
-            table: Identifier::from_static(Self::DEFAULT_TABLE),
-            timeout: DEFAULT_TIMEOUT,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            application_name: "sessionkit".to_owned(),
-        }
+        PostgresStoreBuilder::new()
     }
 
     /// Connects with the default options (table `public.sessionkit_sessions`,
@@ -98,17 +95,22 @@ impl PostgresStore {
     /// # Errors
     /// [`StoreError::Backend`] for a malformed URL or a server that refuses
     /// the connection; [`StoreError::Timeout`] if no connection could be made
-    /// within the bound.
+    /// within the pool's share of the bound (a fifth: 1 s).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::builder().connect(url).await
     }
 
     /// Uses an existing pool, with the default table and bound.
     ///
-    /// The pool's own settings apply: the store cannot set a server-side
-    /// `statement_timeout` on connections it did not open (the client-side
-    /// bound still holds), and sqlx's default `test_before_acquire` adds a
-    /// round trip to every operation.
+    /// The pool's own settings apply: the store cannot set the server-side
+    /// `statement_timeout` and `lock_timeout` on connections it did not
+    /// open, so only the client-side bound holds and a
+    /// [`StoreError::Timeout`] may be a write the server applied later. To
+    /// keep "timeout means not applied", open the pool's connections with
+    /// both settings below three fifths of the store's bound and a pool
+    /// `acquire_timeout` of at most a fifth (see
+    /// [`PostgresStoreBuilder::timeout`]). sqlx's default
+    /// `test_before_acquire` adds a round trip to every operation.
     pub fn from_pool(pool: PgPool) -> Self {
         Self::builder().from_pool(pool)
     }
@@ -155,146 +157,125 @@ impl PostgresStore {
         .await
     }
 
+    /// Starts a purge of the records expired at `now`, to run one batch at
+    /// a time ([`PurgeBatches::next_batch`]) and pace yourself: back to
+    /// back in a quiet hour, or with longer rests than
+    /// [`purge_expired`](SessionStore::purge_expired), which rests after
+    /// each batch as long as the batch took.
+    ///
+    /// Each batch is one statement that deletes at most
+    /// [`purge_batch_size`](PostgresStoreBuilder::purge_batch_size) rows
+    /// (1000 by default), oldest expiry first, starting where the previous
+    /// batch ended. A batch passes over rows another statement has locked
+    /// (`SKIP LOCKED`), so it never waits for a refresh; it locks only
+    /// expired rows, which a refresh does not touch, and only until it
+    /// commits.
+    pub fn purge_expired_batches(&self, now: OffsetDateTime) -> PurgeBatches<'_> {
+        PurgeBatches::new(self, now.unix_timestamp())
+    }
+
+    /// Runs one purge batch of the records expired at `now` (unix seconds),
+    /// from expiry `from` on. Returns how many it deleted, the expiry where
+    /// the next batch starts, and whether the batch was full.
+    pub(crate) async fn purge_batch(
+        &self,
+        now: i64,
+        from: Option<i64>,
+    ) -> Result<(u64, Option<i64>, bool), StoreError> {
+        let q = self
+            .query(&self.sql.purge_expired)
+            .bind(now)
+            .bind(i64::from(self.purge_batch_size))
+            .bind(from);
+        let row = self.bounded(q.fetch_one(&self.pool)).await?;
+        let deleted: i64 = row.try_get(0).map_err(map_error)?;
+        let last: Option<i64> = row.try_get(1).map_err(map_error)?;
+        let deleted = deleted.unsigned_abs();
+        Ok((deleted, last, deleted >= u64::from(self.purge_batch_size)))
+    }
+
+    /// Checks that a connection can be had within the bound.
+    pub(crate) async fn check_connection(&self) -> Result<(), StoreError> {
+        self.bounded(async { self.pool.acquire().await.map(drop) })
+            .await
+    }
+
     /// Runs `op` within the bound and classifies its failure.
+    ///
+    /// The pool gives up on a connection after a fifth of the bound, and
+    /// the server on a statement after three fifths, so the statement is
+    /// cancelled by the server, normally, before this gives up on it.
     async fn bounded<T>(
         &self,
         op: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, op).await {
-            Ok(result) => result.map_err(map_error),
+        match tokio::time::timeout(self.timeouts.total, op).await {
+            Ok(result) => result.map_err(|e| self.failed(e)),
             Err(_) => Err(StoreError::Timeout),
         }
+    }
+
+    /// Classifies a failure, and after a lost connection has the pool test
+    /// idle connections before use.
+    fn failed(&self, err: sqlx::Error) -> StoreError {
+        if is_connection_lost(&err) {
+            self.liveness.connection_lost(self.pool.size());
+        }
+        map_error(err)
     }
 
     fn query(&self, sql: &Arc<str>) -> Query<'static, Postgres, PgArguments> {
         sqlx::query(AssertSqlSafe(Arc::clone(sql)))
     }
 
-    /// Runs an idempotent read, once more on a fresh connection if the
-    /// first one turns out to be dead (after a server restart or a
-    /// terminated backend): reads have no effect to duplicate.
+    /// Runs an idempotent read, again on another connection while the one
+    /// it got turns out to be dead (after a server restart or terminated
+    /// backends): reads have no effect to duplicate. A dead connection
+    /// fails at once and the pool drops it, so this tries at most once per
+    /// connection the pool held, plus a new one, all within the bound.
     async fn read(
         &self,
         sql: &Arc<str>,
         bind: impl Fn(Query<'static, Postgres, PgArguments>) -> Query<'static, Postgres, PgArguments>,
     ) -> Result<Vec<PgRow>, StoreError> {
         self.bounded(async {
-            match bind(self.query(sql)).fetch_all(&self.pool).await {
-                Err(e) if is_connection_lost(&e) => {
-                    bind(self.query(sql)).fetch_all(&self.pool).await
+            let mut retries = self.pool.size();
+            loop {
+                match bind(self.query(sql)).fetch_all(&self.pool).await {
+                    Err(e) if retries > 0 && is_connection_lost(&e) => {
+                        self.liveness.connection_lost(self.pool.size());
+                        retries -= 1;
+                    }
+                    other => return other,
                 }
-                other => other,
             }
         })
         .await
     }
-}
 
-impl PostgresStoreBuilder {
-    /// The schema holding the table (default `public`); [`migrate`]
-    /// creates it if missing.
-    ///
-    /// [`migrate`]: PostgresStore::migrate
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidSetting`] unless `name` is 1 to 48 bytes of
-    /// `a-z`, `0-9` and `_`, not starting with a digit.
-    pub fn schema(mut self, name: &str) -> Result<Self, ConfigError> {
-        self.schema = Identifier::new(name, "schema", MAX_IDENTIFIER_LEN)?;
-        Ok(self)
-    }
-
-    /// The table name (default `sessionkit_sessions`).
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidSetting`] unless `name` is 1 to 48 bytes of
-    /// `a-z`, `0-9` and `_`, not starting with a digit.
-    pub fn table(mut self, name: &str) -> Result<Self, ConfigError> {
-        self.table = Identifier::new(name, "table", MAX_IDENTIFIER_LEN)?;
-        Ok(self)
-    }
-
-    /// The bound on every operation (default 5 s): waiting for a pool
-    /// connection, the server-side `statement_timeout` of connections the
-    /// store opens, and the whole operation on the client side.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidSetting`] unless 1 ms <= `timeout` <= 10 min.
-    pub fn timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
-        if timeout < Duration::from_millis(1) || timeout > MAX_TIMEOUT {
-            return Err(ConfigError::InvalidSetting {
-                name: "timeout",
-                reason: "must be between 1 ms and 10 minutes",
-            });
+    /// The `insert_capped` transaction on `conn`: the user's lock, then the
+    /// insert and the evictions in one statement, then the commit, sent
+    /// only while at least the margin is left before `deadline` (a commit
+    /// the client gives up on is the one ambiguous case). Returns the
+    /// statement's row, or `None` when too little time was left to commit
+    /// (nothing applied). Dropping the transaction unfinished rolls it back.
+    async fn capped_transaction(
+        &self,
+        conn: &mut PoolConnection<Postgres>,
+        lock: Query<'static, Postgres, PgArguments>,
+        insert: Query<'static, Postgres, PgArguments>,
+        deadline: Instant,
+    ) -> Result<Option<PgRow>, sqlx::Error> {
+        let mut tx = conn.begin().await?;
+        lock.execute(&mut *tx).await?;
+        let row = insert.fetch_one(&mut *tx).await?;
+        if row.try_get::<bool, _>(0)? {
+            if Instant::now() + self.timeouts.margin > deadline {
+                return Ok(None);
+            }
+            tx.commit().await?;
         }
-        self.timeout = timeout;
-        Ok(self)
-    }
-
-    /// The most connections the store's pool opens (default 10).
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidSetting`] for 0.
-    pub fn max_connections(mut self, max: u32) -> Result<Self, ConfigError> {
-        if max == 0 {
-            return Err(ConfigError::InvalidSetting {
-                name: "max_connections",
-                reason: "must be at least 1",
-            });
-        }
-        self.max_connections = max;
-        Ok(self)
-    }
-
-    /// The `application_name` the store's connections report to the server
-    /// (default `sessionkit`), visible in `pg_stat_activity`.
-    pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.application_name = name.into();
-        self
-    }
-
-    /// Opens a pool to `url` and checks that the server answers.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] for a malformed URL or a server that refuses
-    /// the connection; [`StoreError::Timeout`] if no connection could be made
-    /// within the bound.
-    pub async fn connect(self, url: &str) -> Result<PostgresStore, StoreError> {
-        let store = self.connect_lazy(url)?;
-        store
-            .bounded(async { store.pool.acquire().await.map(drop) })
-            .await?;
-        Ok(store)
-    }
-
-    /// Prepares a pool to `url` without connecting: the first operation
-    /// connects.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] for a malformed URL.
-    pub fn connect_lazy(self, url: &str) -> Result<PostgresStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(StoreError::backend)?
-            .application_name(&self.application_name)
-            .options([("statement_timeout", self.timeout.as_millis().to_string())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.timeout)
-            // Every operation is a single statement: a failure on a dead
-            // connection is reported (and the connection dropped) rather
-            // than paying a ping round trip on every acquire.
-            .test_before_acquire(false)
-            .connect_lazy_with(options);
-        Ok(self.from_pool(pool))
-    }
-
-    /// Uses an existing pool (see [`PostgresStore::from_pool`]).
-    pub fn from_pool(self, pool: PgPool) -> PostgresStore {
-        PostgresStore {
-            pool,
-            sql: Arc::new(Statements::new(self.schema, self.table)),
-            timeout: self.timeout,
-        }
+        Ok(Some(row))
     }
 }
 
@@ -304,20 +285,9 @@ impl fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("schema", &self.sql.schema)
             .field("table", &self.sql.table)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.timeouts.total)
+            .field("purge_batch_size", &self.purge_batch_size)
             .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for PostgresStoreBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresStoreBuilder")
-            .field("schema", &self.schema)
-            .field("table", &self.table)
-            .field("timeout", &self.timeout)
-            .field("max_connections", &self.max_connections)
-            .field("application_name", &self.application_name)
-            .finish()
     }
 }
 
@@ -330,6 +300,58 @@ impl SessionStore for PostgresStore {
             return Err(StoreError::AlreadyExists);
         }
         Ok(())
+    }
+
+    /// One transaction: a transaction-scoped advisory lock on the user
+    /// (the table's oid and a hash of the user id), then one statement
+    /// that inserts the record and deletes the user's oldest others beyond
+    /// the limit, then the commit. Creates for one user take turns on the
+    /// lock, and each one's statement sees every record the previous ones
+    /// committed, so the user never holds more than `max_per_user` records
+    /// (from every process sharing the table), even for a moment. A
+    /// single statement cannot promise that under READ COMMITTED: its
+    /// snapshot predates any lock it takes, so it would miss records
+    /// inserted concurrently.
+    ///
+    /// Four round trips (`BEGIN`, lock, statement, `COMMIT`). A timeout
+    /// before the commit was sent applies nothing: the connection is
+    /// closed and the server rolls back. Records inserted with
+    /// [`insert`](SessionStore::insert) take no lock; they count towards
+    /// the limit from the next create.
+    async fn insert_capped(
+        &self,
+        record: &SessionRecord,
+        max_per_user: usize,
+    ) -> Result<Vec<SessionHandle>, StoreError> {
+        let keep_others = i64::try_from(max_per_user.saturating_sub(1)).unwrap_or(i64::MAX);
+        let insert = bind_record(self.query(&self.sql.insert_capped), record)?.bind(keep_others);
+        let lock = self.query(&self.sql.lock_user).bind(record.user_id.clone());
+        let deadline = Instant::now() + self.timeouts.total;
+        let mut conn = match tokio::time::timeout_at(deadline, self.pool.acquire()).await {
+            Ok(conn) => conn.map_err(|e| self.failed(e))?,
+            Err(_) => return Err(StoreError::Timeout),
+        };
+        let outcome = tokio::time::timeout_at(
+            deadline,
+            self.capped_transaction(&mut conn, lock, insert, deadline),
+        )
+        .await;
+        let row = match outcome {
+            Ok(Ok(Some(row))) => row,
+            Ok(Ok(None)) => return Err(StoreError::Timeout),
+            Ok(Err(e)) => return Err(self.failed(e)),
+            Err(_) => {
+                // The transaction may be anywhere, even in `BEGIN`: never
+                // hand this connection to anyone else.
+                conn.close_on_drop();
+                return Err(StoreError::Timeout);
+            }
+        };
+        if !row.try_get::<bool, _>(0).map_err(map_error)? {
+            return Err(StoreError::AlreadyExists);
+        }
+        let evicted: Vec<Vec<u8>> = row.try_get(1).map_err(map_error)?;
+        evicted.iter().map(|h| handle(h)).collect()
     }
 
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
@@ -378,20 +400,25 @@ impl SessionStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    /// Every batch of [`purge_expired_batches`](PostgresStore::purge_expired_batches),
+    /// each followed by a rest as long as the batch took. Each batch is
+    /// its own bounded statement, so a large backlog never holds many locks
+    /// or runs into the bound; the rests leave the server half of the time
+    /// and halve the purge's write-ahead log rate, which is what slows
+    /// refreshes down while a large backlog goes (the purge takes at least
+    /// twice as long). They grow with the batches when the server is busy.
+    /// Run the batches yourself to purge back to back.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let now = now.unix_timestamp();
+        let mut batches = self.purge_expired_batches(now);
         let mut total = 0u64;
         loop {
-            // One bounded statement per batch: a large backlog never holds
-            // many locks or runs into the bound.
-            let q = self
-                .query(&self.sql.purge_expired)
-                .bind(now)
-                .bind(PURGE_BATCH);
-            let deleted = self.bounded(q.execute(&self.pool)).await?.rows_affected();
-            total = total.saturating_add(deleted);
-            if deleted < PURGE_BATCH.unsigned_abs() {
+            let started = Instant::now();
+            let Some(deleted) = batches.next_batch().await? else {
                 return Ok(total);
+            };
+            total = total.saturating_add(deleted);
+            if !batches.is_finished() {
+                tokio::time::sleep(started.elapsed()).await;
             }
         }
     }
@@ -424,113 +451,5 @@ impl SessionStore for PostgresStore {
         } else {
             RotateOutcome::Unchanged(Some(record))
         })
-    }
-}
-
-/// The column after the record's in the `rotate_if_current` statement: whether
-/// the row was rotated.
-const ROTATED_COLUMN: usize = 14;
-
-/// Binds `$1..$14` in the order of the statements' column list.
-fn bind_record(
-    q: Query<'static, Postgres, PgArguments>,
-    r: &SessionRecord,
-) -> Result<Query<'static, Postgres, PgArguments>, StoreError> {
-    let generation = to_i64(r.generation, "generation")?;
-    let version = to_i64(r.version, "version")?;
-    Ok(q.bind(r.handle.as_bytes().as_slice())
-        .bind(r.user_id.as_str())
-        .bind(r.created_at.unix_timestamp())
-        .bind(r.auth_time.unix_timestamp())
-        .bind(r.absolute_expires_at.unix_timestamp())
-        .bind(r.refresh_expires_at.unix_timestamp())
-        .bind(generation)
-        .bind(r.current_hash.as_bytes().as_slice())
-        .bind(r.prev_hash.as_ref().map(|h| h.as_bytes().as_slice()))
-        .bind(r.rotated_at.map(OffsetDateTime::unix_timestamp))
-        .bind(r.nonce.as_bytes().as_slice())
-        .bind(Json(&r.access_claims))
-        .bind(Json(&r.session_data))
-        .bind(version))
-}
-
-/// Reads a row selected with the statements' `SELECT_COLUMNS`.
-fn decode_record(row: &PgRow) -> Result<SessionRecord, StoreError> {
-    let get_err = |e: sqlx::Error| map_error(e);
-    let handle: Vec<u8> = row.try_get(0).map_err(get_err)?;
-    let handle = <[u8; SessionHandle::LEN]>::try_from(handle.as_slice())
-        .map_err(|_| out_of_range("session handle length"))?;
-    let prev_hash: Option<Vec<u8>> = row.try_get(8).map_err(get_err)?;
-    let rotated_at: Option<i64> = row.try_get(9).map_err(get_err)?;
-    let Json(access_claims): Json<Map<String, Value>> = row.try_get(11).map_err(get_err)?;
-    let Json(session_data): Json<Value> = row.try_get(12).map_err(get_err)?;
-    Ok(SessionRecord {
-        handle: SessionHandle::from_bytes(handle),
-        user_id: row.try_get(1).map_err(get_err)?,
-        created_at: timestamp(row.try_get(2).map_err(get_err)?)?,
-        auth_time: timestamp(row.try_get(3).map_err(get_err)?)?,
-        absolute_expires_at: timestamp(row.try_get(4).map_err(get_err)?)?,
-        refresh_expires_at: timestamp(row.try_get(5).map_err(get_err)?)?,
-        generation: to_u64(row.try_get(6).map_err(get_err)?, "generation")?,
-        current_hash: hash(&row.try_get::<Vec<u8>, _>(7).map_err(get_err)?)?,
-        prev_hash: prev_hash.as_deref().map(hash).transpose()?,
-        rotated_at: rotated_at.map(timestamp).transpose()?,
-        nonce: RotationNonce::from_slice(&row.try_get::<Vec<u8>, _>(10).map_err(get_err)?)
-            .ok_or_else(|| out_of_range("rotation nonce length"))?,
-        access_claims,
-        session_data,
-        version: to_u64(row.try_get(13).map_err(get_err)?, "version")?,
-    })
-}
-
-fn to_i64(value: u64, what: &'static str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| out_of_range(what))
-}
-
-fn to_u64(value: i64, what: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| out_of_range(what))
-}
-
-fn timestamp(unix: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp(unix).map_err(|_| out_of_range("timestamp"))
-}
-
-fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    TokenHash::from_slice(bytes).ok_or_else(|| out_of_range("token hash length"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_valid_identifiers() {
-        assert!(
-            Identifier::new(PostgresStore::DEFAULT_SCHEMA, "schema", MAX_IDENTIFIER_LEN).is_ok()
-        );
-        assert!(Identifier::new(PostgresStore::DEFAULT_TABLE, "table", MAX_IDENTIFIER_LEN).is_ok());
-    }
-
-    #[test]
-    fn counters_above_i64_are_invalid_data_not_wrapped() {
-        assert!(matches!(
-            to_i64(u64::MAX, "v"),
-            Err(StoreError::InvalidData(_))
-        ));
-        assert_eq!(to_i64(i64::MAX.unsigned_abs(), "v").ok(), Some(i64::MAX));
-        assert!(matches!(to_u64(-1, "v"), Err(StoreError::InvalidData(_))));
-    }
-
-    #[test]
-    fn bad_settings_are_config_errors() {
-        assert!(PostgresStore::builder().schema("Robert'); DROP").is_err());
-        assert!(PostgresStore::builder().table("").is_err());
-        assert!(PostgresStore::builder().timeout(Duration::ZERO).is_err());
-        assert!(
-            PostgresStore::builder()
-                .timeout(Duration::from_secs(601))
-                .is_err()
-        );
-        assert!(PostgresStore::builder().max_connections(0).is_err());
     }
 }

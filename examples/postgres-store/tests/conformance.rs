@@ -18,6 +18,8 @@ use sessionkit::testing::{
     Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
     sample_record,
 };
+use sessionkit_postgres::PostgresStore;
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
 use common::{TestSchema, admin};
@@ -167,4 +169,144 @@ async fn purge_deletes_more_than_one_batch() {
     let left = store.list_by_user(&user).await.expect("list");
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].handle, live.handle);
+}
+
+/// One purge batch deletes at most the configured number of rows, oldest
+/// expiry first; batches pass over a row another transaction holds instead
+/// of waiting for it (waiting would end in the store's lock timeout, an
+/// error), and a purge started later picks it up.
+#[tokio::test]
+async fn purge_batches_go_oldest_first_and_pass_over_locked_rows() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    schema.store("sk_purge_batch_migrate").await;
+    let store = PostgresStore::builder()
+        .schema(&schema.name)
+        .expect("valid schema")
+        .purge_batch_size(100)
+        .expect("valid size")
+        .connect(&common::database_url())
+        .await
+        .expect("connect");
+    let user = common::unique_name("purge_batch_user");
+    // Expired 1..=250 s after the epoch, inserted newest first.
+    let mut records: Vec<_> = (1..=250)
+        .rev()
+        .map(|s| {
+            let mut r = sample_record(&user);
+            r.refresh_expires_at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+            r
+        })
+        .collect();
+    for chunk in records.chunks(50) {
+        for r in join_all(chunk.iter().map(|r| store.insert(r))).await {
+            r.expect("insert");
+        }
+    }
+    records.reverse(); // oldest expiry first
+    let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1000);
+
+    let mut batches = store.purge_expired_batches(now);
+    assert_eq!(batches.next_batch().await.expect("purge"), Some(100));
+    let left = store.list_by_user(&user).await.expect("list");
+    let mut expected: Vec<_> = records[100..].iter().map(|r| r.handle).collect();
+    let mut got: Vec<_> = left.iter().map(|r| r.handle).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "the oldest expiries went first");
+
+    let locked = &records[100];
+    let mut blocker = admin.begin().await.expect("begin");
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT 1 FROM \"{}\".sessionkit_sessions WHERE handle = $1 FOR UPDATE",
+        schema.name
+    )))
+    .bind(locked.handle.as_bytes().as_slice())
+    .execute(&mut *blocker)
+    .await
+    .expect("lock the row");
+    assert_eq!(
+        store.purge_expired(now).await.expect("purge never waits"),
+        149
+    );
+    let left = store.list_by_user(&user).await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].handle, locked.handle);
+    blocker.rollback().await.expect("rollback");
+    assert_eq!(store.purge_expired(now).await.expect("purge"), 1);
+}
+
+/// A purge racing compare-and-swaps that bring expired records back to
+/// life deletes none of them: a swap that succeeded left its record in
+/// place with the new expiry, and a swap that failed found it purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_never_deletes_a_record_revived_concurrently() {
+    let Some(admin) = admin().await else { return };
+    let schema = TestSchema::create(&admin).await;
+    schema.store("sk_purge_race_migrate").await;
+    let store = PostgresStore::builder()
+        .schema(&schema.name)
+        .expect("valid schema")
+        .purge_batch_size(50)
+        .expect("valid size")
+        .connect(&common::database_url())
+        .await
+        .expect("connect");
+    let user = common::unique_name("purge_race_user");
+    let records: Vec<_> = (0..600)
+        .map(|i| {
+            let mut r = sample_record(&user);
+            r.refresh_expires_at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(i);
+            r
+        })
+        .collect();
+    for chunk in records.chunks(100) {
+        for r in join_all(chunk.iter().map(|r| store.insert(r))).await {
+            r.expect("insert");
+        }
+    }
+    let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1000);
+    let revived: Vec<_> = records
+        .iter()
+        .step_by(3)
+        .map(|r| {
+            let mut next = r.clone();
+            next.version = 2;
+            next.refresh_expires_at = now + time::Duration::days(1);
+            next
+        })
+        .collect();
+    let purge = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut batches = store.purge_expired_batches(now);
+            let mut total = 0;
+            while let Some(n) = batches.next_batch().await.expect("purge") {
+                total += n;
+            }
+            total
+        })
+    };
+    let swaps = join_all(revived.iter().map(|r| store.compare_and_swap(1, r))).await;
+    let purged = purge.await.expect("purge task");
+    // What the purge could not see yet (rows it passed over) goes now.
+    let purged = purged + store.purge_expired(now).await.expect("purge");
+
+    let left = store.list_by_user(&user).await.expect("list");
+    let mut revived_count = 0;
+    for (r, swapped) in revived.iter().zip(swaps) {
+        let stored = left.iter().find(|s| s.handle == r.handle);
+        if swapped.expect("swap") {
+            revived_count += 1;
+            assert_eq!(stored, Some(r), "a revived record was purged");
+        } else {
+            assert_eq!(stored, None, "a failed swap means the record was purged");
+        }
+    }
+    assert_eq!(left.len(), revived_count, "every other record was purged");
+    assert_eq!(purged as usize, records.len() - revived_count);
+    println!(
+        "{revived_count} of {} swaps won against the purge",
+        revived.len()
+    );
 }
