@@ -1,12 +1,7 @@
 //! sessionkit's store conformance and instance suites, and the store's own
 //! checks of migration and purging.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![cfg(test)]
 
 mod common;
 

@@ -1,12 +1,7 @@
 //! Failures: terminated connections, an unreachable server, a blocked row,
 //! data PostgreSQL refuses.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![cfg(test)]
 
 mod common;
 

@@ -1,12 +1,7 @@
 //! Bounded work per user (SEC-43): the session limit holds under
 //! concurrency, and per-user statements touch only that user's rows.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "tests"
-)]
+#![cfg(test)]
 
 mod common;
 

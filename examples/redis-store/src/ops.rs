@@ -430,7 +430,6 @@ impl StdError for Contention {}
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::expect_used, clippy::panic, reason = "tests")]
 
     use sessionkit::store::{RotationNonce, TokenHash};
     use sessionkit::testing::sample_record;

@@ -112,7 +112,6 @@ impl fmt::Debug for PlacementKey {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::indexing_slicing, reason = "tests")]
 
     use super::*;
 

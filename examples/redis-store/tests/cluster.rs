@@ -2,13 +2,7 @@
 //! `REDIS_CLUSTER_NODES`): the shared conformance, instance, fault and
 //! history suites, over the cluster connection.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "tests report failures by panicking"
-)]
+#![cfg(test)]
 
 mod common;
 

@@ -14,13 +14,7 @@
 //! forked or lost except where a write was lost, every successful refresh
 //! counted once in the stored generation).
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "tests report failures by panicking"
-)]
+#![cfg(test)]
 
 mod common;
 

@@ -2,13 +2,7 @@
 //! and instance suites, then what is specific to this store (TTLs, lazy
 //! index repair, key encoding).
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "tests report failures by panicking"
-)]
+#![cfg(test)]
 
 mod common;
 

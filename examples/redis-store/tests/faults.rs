@@ -2,13 +2,7 @@
 //! killed connection, an unreachable server, a paused server and data too
 //! large to store.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "tests report failures by panicking"
-)]
+#![cfg(test)]
 
 mod common;
 

@@ -2,13 +2,7 @@
 //! single server and on the cluster, for sessions the store placed (as the
 //! manager creates them) and for a user with sessions it did not place.
 
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    reason = "tests report failures by panicking"
-)]
+#![cfg(test)]
 
 mod common;
 

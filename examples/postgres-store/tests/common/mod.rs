@@ -2,11 +2,6 @@
 //! throwaway schemas.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test helpers report failures by panicking"
-)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
