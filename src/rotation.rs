@@ -269,14 +269,23 @@ pub(crate) enum Tombstone {
 /// [`Decision::TheftRevoked`], so its holder (the owner as much as the
 /// thief) learns why the session ended. `None` when a counter would
 /// overflow.
-pub(crate) fn burned(record: &SessionRecord, state: Tombstone) -> Option<SessionRecord> {
-    let generation = if is_burned(record) {
-        record.generation
+///
+/// `rotated_at` of a tombstone is the time of the theft (`now` when a live
+/// record is burned; kept when a tombstone changes state): a revocation of
+/// the user's sessions finished later spares the ones created after it.
+pub(crate) fn burned(
+    record: &SessionRecord,
+    state: Tombstone,
+    now: OffsetDateTime,
+) -> Option<SessionRecord> {
+    let (generation, theft_at) = if is_burned(record) {
+        (record.generation, record.rotated_at)
     } else {
-        record.generation.checked_add(2)?
+        (record.generation.checked_add(2)?, Some(now))
     };
     Some(SessionRecord {
         generation,
+        rotated_at: theft_at,
         current_hash: BURNED_HASH,
         prev_hash: match state {
             Tombstone::Final => None,
@@ -518,7 +527,8 @@ mod tests {
     #[test]
     fn a_tombstone_answers_theft_revoked_to_every_token() {
         for state in [Tombstone::Final, Tombstone::RevokeAllPending] {
-            let dead = burned(&record(), state).unwrap();
+            let dead = burned(&record(), state, at(150)).unwrap();
+            assert_eq!(dead.rotated_at, Some(at(150)), "the theft time");
             assert_eq!(tombstone(&dead), Some(state));
             assert_eq!(tombstone(&record()), None);
             for (generation, hash) in [(2, 2), (1, 1), (0, 0), (4, 0), (3, 9)] {
@@ -544,8 +554,9 @@ mod tests {
                 Decision::Expired
             );
             // Burning a tombstone again keeps its generation.
-            let again = burned(&dead, Tombstone::Final).unwrap();
+            let again = burned(&dead, Tombstone::Final, at(170)).unwrap();
             assert_eq!(again.generation, dead.generation);
+            assert_eq!(again.rotated_at, Some(at(150)), "the theft time stays");
             assert_eq!(tombstone(&again), Some(Tombstone::Final));
             assert!(!accepts_generation(&dead, 2) && !accepts_generation(&dead, 1));
         }

@@ -522,11 +522,104 @@ async fn sec_18_a_session_ended_by_theft_says_so_to_every_later_token() {
         f.manager.verify_strict(owner.access_token.expose()).await,
         Err(VerifyError::Unauthorized(_))
     ));
-    // The tombstone lasts until the session would have expired, then goes.
+    // The tombstone lasts until the session would have expired, then a
+    // purge removes it.
     f.advance(7 * 86_400);
     assert!(matches!(
         f.manager.refresh(owner.refresh_token.expose()).await,
         Err(RefreshError::Unauthorized(Rejection::Expired))
     ));
+    let now = OffsetDateTime::from_unix_timestamp(T0 + 2 + 7 * 86_400).unwrap();
+    assert_eq!(f.store.purge_expired(now).await.unwrap(), 1);
     assert!(f.store.is_empty());
+}
+
+/// SEC-08, SEC-18: a session revoked for a theft cannot be reissued: a
+/// thief holding one of its access tokens (still valid for stateless
+/// verification) gets no new lineage out of a privilege change.
+#[tokio::test]
+async fn sec_18_a_theft_revoked_session_cannot_be_reissued() {
+    let f = fixture_grace(0);
+    let s = f.manager.create("alice").await.unwrap();
+    f.advance(1);
+    let thief = f.manager.refresh(s.refresh_token.expose()).await.unwrap();
+    f.advance(1);
+    assert!(matches!(
+        f.manager.refresh(s.refresh_token.expose()).await,
+        Err(RefreshError::TokenTheftDetected { .. })
+    ));
+    // The thief's access token still verifies statelessly until it expires,
+    // but the session behind it is dead for everything else.
+    f.manager.verify(thief.access_token.expose()).unwrap();
+    assert!(matches!(
+        f.manager.verify_strict(thief.access_token.expose()).await,
+        Err(VerifyError::Unauthorized(Rejection::TheftRevoked))
+    ));
+    assert!(matches!(
+        f.manager.reissue(&s.handle).reauthenticated().await,
+        Err(SessionError::NotFound)
+    ));
+    assert!(
+        f.manager
+            .sessions_for_user("alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(f.store.len(), 1, "only the tombstone");
+}
+
+/// SEC-46: with the user-wide revocation still owed (the store failed at
+/// the theft), a logout with a token of the stolen session finishes it
+/// instead of erasing the tombstone that remembers it; and a later login of
+/// the user, made after the theft, is spared.
+#[tokio::test]
+async fn sec_46_an_owed_revoke_all_is_finished_by_logout_and_spares_later_logins() {
+    let store = Arc::new(PartialRevokeAll {
+        inner: MemoryStore::new(),
+        failures_left: Mutex::new(FAILURES),
+    });
+    let clock = Arc::new(sessionkit::clock::ManualClock::at_unix(T0));
+    let m = SessionManager::builder(Arc::clone(&store))
+        .signing_key(signing_key())
+        .refresh_key(refresh_key())
+        .grace(Duration::ZERO)
+        .theft_policy(TheftPolicy::RevokeAllForUser)
+        .clock(Arc::clone(&clock))
+        .build()
+        .unwrap();
+    let stolen = m.create("alice").await.unwrap();
+    let _laptop = m.create("alice").await.unwrap();
+    let _phone = m.create("alice").await.unwrap();
+    clock.advance(Duration::seconds(1));
+    m.refresh(stolen.refresh_token.expose()).await.unwrap();
+    clock.advance(Duration::seconds(1));
+    assert!(matches!(
+        m.refresh(stolen.refresh_token.expose()).await,
+        Err(RefreshError::TheftRevocationIncomplete { .. })
+    ));
+    // Told of the theft, alice logs in again.
+    clock.advance(Duration::seconds(1));
+    let fresh = m.create("alice").await.unwrap();
+    // A logout with the stolen session's refresh token finishes the job.
+    assert_eq!(
+        m.revoke_with_refresh_token(stolen.refresh_token.expose())
+            .await
+            .unwrap(),
+        Some(stolen.handle)
+    );
+    let left: Vec<SessionHandle> = m
+        .sessions_for_user("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.handle)
+        .collect();
+    assert_eq!(left, vec![fresh.handle], "only the login after the theft");
+    // The tombstone still tells later tokens why.
+    assert!(matches!(
+        m.refresh(stolen.refresh_token.expose()).await,
+        Err(RefreshError::Unauthorized(Rejection::TheftRevoked))
+    ));
+    m.verify_strict(fresh.access_token.expose()).await.unwrap();
 }

@@ -76,8 +76,7 @@ impl Model {
             return Expect::Unauthorized(Rejection::SessionNotFound);
         }
         if now >= self.refresh_expires.min(self.absolute_expires) {
-            // An expired record (tombstone or not) is deleted on sight.
-            self.state = State::Gone;
+            // An expired record (tombstone or not) stays until a purge.
             return Expect::Unauthorized(Rejection::Expired);
         }
         if self.state == State::Tombstone {
@@ -145,7 +144,10 @@ proptest! {
                 }
                 Step::Revoke => {
                     rt.block_on(f.manager.revoke(&s.handle)).unwrap();
-                    model.state = State::Gone;
+                    // A session revoked for a theft keeps its tombstone.
+                    if model.state == State::Live {
+                        model.state = State::Gone;
+                    }
                     continue;
                 }
                 Step::Concurrent => {

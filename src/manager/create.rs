@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use zeroize::Zeroize as _;
 
-use super::state::{SessionManager, SessionTokens};
+use super::state::{MAX_ROUNDS, ROUNDS_EXHAUSTED, SessionManager, SessionTokens};
 use crate::access_token::RESERVED_CLAIMS;
 use crate::error::{RandomError, SessionError, StoreError};
 use crate::events::{RevokeReason, SessionEvent};
@@ -19,6 +19,7 @@ use crate::log::log_debug;
 use crate::random;
 use crate::record::{RotationNonce, SessionHandle, SessionRecord};
 use crate::refresh_token::RefreshSecret;
+use crate::rotation::is_burned;
 use crate::store::SessionStore;
 
 /// Longest user id accepted, in bytes.
@@ -211,7 +212,7 @@ impl<S: SessionStore> SessionManager<S> {
         let old = store
             .load(&request.old)
             .await?
-            .filter(|r| !r.is_expired(now))
+            .filter(|r| !r.is_expired(now) && !is_burned(r))
             .ok_or(SessionError::NotFound)?;
         let (auth_time, absolute_expires_at) = if request.reauthenticated {
             (now, now.saturating_add(self.inner.config.absolute_ttl))
@@ -221,26 +222,24 @@ impl<S: SessionStore> SessionManager<S> {
         let tokens = self
             .start(NewRecord {
                 counts_toward_limit: false,
-                user_id: old.user_id,
-                access_claims: request.claims.unwrap_or(Ok(old.access_claims))?,
-                session_data: request.session_data.unwrap_or(Ok(old.session_data))?,
+                user_id: old.user_id.clone(),
+                access_claims: request.claims.unwrap_or(Ok(old.access_claims.clone()))?,
+                session_data: request
+                    .session_data
+                    .unwrap_or(Ok(old.session_data.clone()))?,
                 now,
                 auth_time,
                 absolute_expires_at,
             })
             .await?;
-        match store.delete(&request.old).await {
-            Ok(true) => {}
-            // Revoked meanwhile (logout, theft): the family must not go on
-            // under a new handle.
-            Ok(false) => {
-                let _ = store.delete(&tokens.handle).await;
-                return Err(SessionError::NotFound);
-            }
-            // Never hand out a second session while the first may survive.
+        match self.retire(old, now).await {
+            Ok(()) => {}
+            // Revoked, expired or stolen meanwhile: the family must not go
+            // on under a new handle. And never hand out a second session
+            // while the first may survive.
             Err(e) => {
                 let _ = store.delete(&tokens.handle).await;
-                return Err(e.into());
+                return Err(e);
             }
         }
         self.emit(SessionEvent::Revoked {
@@ -248,6 +247,54 @@ impl<S: SessionStore> SessionManager<S> {
             reason: RevokeReason::Reissued,
         });
         Ok(tokens)
+    }
+
+    /// Ends the session a reissue replaces, only if it is still the live
+    /// session that was read (rotated meanwhile is fine; revoked, expired
+    /// or revoked for a theft is not): a compare-and-swap to an expired
+    /// record, then a delete.
+    async fn retire(
+        &self,
+        mut current: SessionRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), SessionError> {
+        let store = &self.inner.store;
+        let handle = current.handle;
+        for _ in 0..MAX_ROUNDS {
+            let version = current
+                .version
+                .checked_add(1)
+                .ok_or(SessionError::NotFound)?;
+            let retired = SessionRecord {
+                refresh_expires_at: now,
+                version,
+                ..current.clone()
+            };
+            let failure = match store.compare_and_swap(current.version, &retired).await {
+                Ok(true) => None,
+                Ok(false) => Some(None),
+                Err(e) => Some(Some(e)),
+            };
+            let Some(failure) = failure else {
+                // Dead now; removing it is tidiness.
+                let _ = store.delete(&handle).await;
+                return Ok(());
+            };
+            match (store.load(&handle).await, failure) {
+                // The swap applied with its answer lost.
+                (Ok(Some(found)), _) if found == retired => {
+                    let _ = store.delete(&handle).await;
+                    return Ok(());
+                }
+                // Rotated meanwhile: retire the newer record.
+                (Ok(Some(found)), None) if !found.is_expired(now) && !is_burned(&found) => {
+                    current = found;
+                }
+                (Ok(_), None) => return Err(SessionError::NotFound),
+                (_, Some(e)) | (Err(e), None) => return Err(e.into()),
+            }
+        }
+        Err(SessionError::Store(StoreError::backend(ROUNDS_EXHAUSTED)))
     }
 }
 

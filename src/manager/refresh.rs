@@ -107,9 +107,10 @@ impl<S: SessionStore> SessionManager<S> {
                 (Decision::TheftRevoked, Some(record)) => {
                     return Err(self.theft_revoked(record).await);
                 }
+                // Not deleted here: the record read may be a snapshot from
+                // before a concurrent rotation that extended the session,
+                // and expired records go with purge_expired (or a TTL).
                 (Decision::Expired, _) => {
-                    // Cleaning up is a courtesy; the answer does not depend on it.
-                    let _ = inner.store.delete(&presented.handle).await;
                     return Err(RefreshError::Unauthorized(Rejection::Expired));
                 }
                 (Decision::FutureGeneration, _) => {
@@ -212,7 +213,7 @@ impl<S: SessionStore> SessionManager<S> {
         }
         let incomplete = match policy {
             TheftPolicy::RevokeSession => None,
-            TheftPolicy::RevokeAllForUser => self.finish_revoke_all(&record).await,
+            TheftPolicy::RevokeAllForUser => self.finish_revoke_all(&record, false).await,
         };
         self.emit(SessionEvent::TheftDetected {
             handle: record.handle,
@@ -237,10 +238,7 @@ impl<S: SessionStore> SessionManager<S> {
     /// holder is told so (`Unauthorized(TheftRevoked)`); if the user's
     /// other sessions were still to be revoked, this call tries again.
     async fn theft_revoked(&self, record: SessionRecord) -> RefreshError {
-        if self.inner.config.theft_policy == TheftPolicy::RevokeAllForUser
-            && tombstone(&record) == Some(Tombstone::RevokeAllPending)
-            && let Some(source) = self.finish_revoke_all(&record).await
-        {
+        if let Some(source) = self.finish_pending_revoke_all(&record).await {
             return self.revocation_incomplete(record, source);
         }
         RefreshError::Unauthorized(Rejection::TheftRevoked)
@@ -259,22 +257,49 @@ impl<S: SessionStore> SessionManager<S> {
         }
     }
 
+    /// If `record` is a tombstone whose user's other sessions are still to
+    /// be revoked (and the policy is still [`TheftPolicy::RevokeAllForUser`]),
+    /// revokes them now; the last store error when that fails again.
+    pub(super) async fn finish_pending_revoke_all(
+        &self,
+        record: &SessionRecord,
+    ) -> Option<StoreError> {
+        if self.inner.config.theft_policy == TheftPolicy::RevokeAllForUser
+            && tombstone(record) == Some(Tombstone::RevokeAllPending)
+        {
+            self.finish_revoke_all(record, true).await
+        } else {
+            None
+        }
+    }
+
     /// [`TheftPolicy::RevokeAllForUser`]: deletes every session of the
     /// user but the stolen session's tombstone, trying a few times, then
     /// marks the tombstone final. Until then it says the job is pending,
     /// so that if the store keeps failing, the next presentation of any
     /// token of the stolen session tries again: the job is finished by a
-    /// later call, never forgotten. Returns the last error when the user's
-    /// sessions could not all be deleted.
-    async fn finish_revoke_all(&self, stolen: &SessionRecord) -> Option<StoreError> {
+    /// later call, never forgotten. A job finished later (`deferred`)
+    /// spares the sessions created after the theft (a new login of the
+    /// user, told of the theft), which the tombstone's time tells. Returns
+    /// the last error when the user's sessions could not all be deleted.
+    async fn finish_revoke_all(
+        &self,
+        stolen: &SessionRecord,
+        deferred: bool,
+    ) -> Option<StoreError> {
         let store = &self.inner.store;
         let mut last = None;
         for _ in 0..REVOKE_ALL_ATTEMPTS {
-            match store
-                .delete_by_user(&stolen.user_id, Some(&stolen.handle))
-                .await
-            {
-                Ok(_) => {
+            let done = if deferred {
+                self.delete_sessions_before(stolen).await
+            } else {
+                store
+                    .delete_by_user(&stolen.user_id, Some(&stolen.handle))
+                    .await
+                    .map(|_| ())
+            };
+            match done {
+                Ok(()) => {
                     last = None;
                     break;
                 }
@@ -283,12 +308,29 @@ impl<S: SessionStore> SessionManager<S> {
         }
         if last.is_none() {
             // Failing to record it only means a later presentation of a
-            // token of the stolen session deletes the user's sessions again.
+            // token of the stolen session goes over the user's sessions
+            // again.
             if let Ok(Some(current)) = store.load(&stolen.handle).await {
                 let _ = self.set_tombstone(&current, Tombstone::Final, true).await;
             }
         }
         last
+    }
+
+    /// Deletes the stolen session's user's sessions created up to the
+    /// theft (the tombstone's time), but the tombstone.
+    async fn delete_sessions_before(&self, stolen: &SessionRecord) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        let cutoff = stolen.rotated_at.unwrap_or(stolen.created_at);
+        for record in store.list_by_user(&stolen.user_id).await? {
+            if record.handle != stolen.handle
+                && record.user_id == stolen.user_id
+                && record.created_at <= cutoff
+            {
+                store.delete(&record.handle).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the stolen session. A failed delete may have happened with
@@ -317,7 +359,7 @@ impl<S: SessionStore> SessionManager<S> {
         let store = &self.inner.store;
         let mut current = record.clone();
         for _ in 0..MAX_ROUNDS {
-            let Some(next) = burned(&current, state) else {
+            let Some(next) = burned(&current, state, self.now()) else {
                 // Counters at the end of their range: deleting is the only
                 // way to make it unusable.
                 return self.delete_stolen(&current).await;

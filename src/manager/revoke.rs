@@ -17,12 +17,25 @@ impl<S: SessionStore> SessionManager<S> {
     /// Revokes one session (logout). Returns whether it existed.
     ///
     /// Its refresh token stops working at once, and so do its access tokens
-    /// under [`verify_strict`](Self::verify_strict).
+    /// under [`verify_strict`](Self::verify_strict). A session already
+    /// revoked for a theft stays a tombstone until it would have expired.
     ///
     /// # Errors
     /// [`SessionError::Store`].
     pub async fn revoke(&self, handle: &SessionHandle) -> Result<bool, SessionError> {
-        let existed = self.inner.store.delete(handle).await?;
+        let store = &self.inner.store;
+        // A session already revoked for a theft keeps its tombstone (later
+        // tokens of it are told why it ended), and a revocation of the
+        // user's other sessions it still owes is done now.
+        if let Some(record) = store.load(handle).await?
+            && is_burned(&record)
+        {
+            if let Some(e) = self.finish_pending_revoke_all(&record).await {
+                return Err(e.into());
+            }
+            return Ok(true);
+        }
+        let existed = store.delete(handle).await?;
         if existed {
             log_debug!(session = %handle, "session revoked");
             self.emit(SessionEvent::Revoked {
@@ -200,6 +213,10 @@ impl<S: SessionStore> SessionManager<S> {
         let Some(record) = inner.store.load(&handle).await? else {
             return Ok(None);
         };
+        if is_burned(&record) {
+            // Already revoked, for a theft: nothing of it to check.
+            return Ok(self.revoke(&handle).await?.then_some(handle));
+        }
         if record.user_id != verified.user_id() {
             return Err(SessionError::Unauthorized(Rejection::SessionNotFound));
         }

@@ -16,7 +16,7 @@ use crate::jwks::{Jwks, MAX_JWKS_KEYS};
 use crate::keys::{KeySet, SigningKey};
 use crate::record::{SessionHandle, SessionRecord};
 use crate::refresh_token::{RefreshKeys, RefreshSecret, RefreshToken};
-use crate::rotation::accepts_generation;
+use crate::rotation::{accepts_generation, is_burned};
 use crate::store::SessionStore;
 use crate::verify_cache::VerifyCache;
 
@@ -247,6 +247,9 @@ impl<S: SessionStore> SessionManager<S> {
             .ok_or(VerifyError::Unauthorized(Rejection::SessionNotFound))?;
         if record.is_expired(self.now()) {
             return Err(VerifyError::Unauthorized(Rejection::Expired));
+        }
+        if is_burned(&record) {
+            return Err(VerifyError::Unauthorized(Rejection::TheftRevoked));
         }
         if record.user_id != verified.user_id() {
             return Err(VerifyError::Unauthorized(Rejection::SessionNotFound));

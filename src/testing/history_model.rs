@@ -20,9 +20,9 @@ pub(super) enum Call {
     RevokeAll,
     /// Strict verification of an access token of this generation.
     Strict(u64),
-    /// The store write that follows a theft verdict (the tombstone) or an
-    /// expiry verdict (the delete) of the refresh with this event index: it
-    /// lands some time after the verdict, before the refresh returns.
+    /// The store write that follows a theft verdict (the tombstone) of the
+    /// refresh with this event index: it lands some time after the verdict,
+    /// before the refresh returns.
     WriteAfter(usize),
 }
 
@@ -39,7 +39,7 @@ pub(super) enum Answer {
     Revoked(u64),
     Verified,
     VerifyRejected,
-    /// The delete of [`Call::WriteAfter`]: answers nothing.
+    /// The write of [`Call::WriteAfter`]: answers nothing.
     Silent,
 }
 
@@ -89,17 +89,11 @@ pub(super) fn check(
     times: &[i64],
 ) -> usize {
     let ops = events.len();
-    // A theft verdict leaves a tombstone, an expiry verdict deletes the
-    // session, after the read it was decided on, before the refresh
-    // returns.
+    // A theft verdict leaves a tombstone after the read it was decided on,
+    // before the refresh returns.
     for i in 0..ops {
         let e = &events[i];
-        if matches!(e.call, Call::Refresh(_))
-            && matches!(
-                e.answer,
-                Answer::Theft | Answer::Rejected(Rejection::Expired)
-            )
-        {
+        if matches!(e.call, Call::Refresh(_)) && e.answer == Answer::Theft {
             let delete = Event {
                 call: Call::WriteAfter(i),
                 answer: Answer::Silent,
@@ -252,6 +246,8 @@ impl Checker<'_> {
                     (Answer::Theft, *m)
                 }
             }
+            // Revoking a session revoked for a theft keeps its tombstone.
+            Call::Revoke if m.burned => (Answer::Revoked(u64::from(m.exists)), *m),
             Call::Revoke | Call::RevokeAll => (
                 Answer::Revoked(u64::from(m.exists)),
                 Model {
@@ -271,22 +267,8 @@ impl Checker<'_> {
                 };
                 (answer, *m)
             }
-            // A theft leaves a tombstone; an expiry verdict deletes.
-            Call::WriteAfter(j) => (
-                Answer::Silent,
-                if self
-                    .events
-                    .get(j)
-                    .is_some_and(|v| v.answer == Answer::Theft)
-                {
-                    Model { burned: true, ..*m }
-                } else {
-                    Model {
-                        exists: false,
-                        ..*m
-                    }
-                },
-            ),
+            // A theft leaves a tombstone.
+            Call::WriteAfter(_) => (Answer::Silent, Model { burned: true, ..*m }),
         };
         (expected == e.answer).then_some(next)
     }
