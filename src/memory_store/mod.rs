@@ -57,7 +57,67 @@ pub struct MemoryStore {
 /// One shard of the sessions, by handle.
 #[derive(Default)]
 struct SessionShard {
-    records: HashMap<SessionHandle, Box<Compact>, HandleHashing>,
+    /// Keyed by the handle's 128 random bits, its tag kept in the record:
+    /// a 16-byte key packs into 24-byte buckets, where the whole 18-byte
+    /// handle would need 32.
+    records: HashMap<u128, Box<Compact>, HandleHashing>,
+}
+
+/// The table key of a handle: its random part.
+fn table_key(handle: &SessionHandle) -> u128 {
+    let mut random = [0u8; SessionHandle::RANDOM_LEN];
+    let bytes = handle.as_bytes();
+    random.copy_from_slice(bytes.get(..SessionHandle::RANDOM_LEN).unwrap_or(&[0; 16]));
+    u128::from_le_bytes(random)
+}
+
+/// The handle of a table entry.
+fn handle_of(key: u128, compact: &Compact) -> SessionHandle {
+    SessionHandle::new(key.to_le_bytes(), compact.tag)
+}
+
+impl SessionShard {
+    fn get(&self, handle: &SessionHandle) -> Option<&Compact> {
+        self.records
+            .get(&table_key(handle))
+            .filter(|c| c.tag == handle.tag())
+            .map(|c| &**c)
+    }
+
+    fn get_mut(&mut self, handle: &SessionHandle) -> Option<&mut Compact> {
+        self.records
+            .get_mut(&table_key(handle))
+            .filter(|c| c.tag == handle.tag())
+            .map(|c| &mut **c)
+    }
+
+    /// Whether the random part is taken, whatever the tag: a new handle
+    /// must not share it (2^-128 odds, refused rather than reasoned about).
+    fn is_taken(&self, handle: &SessionHandle) -> bool {
+        self.records.contains_key(&table_key(handle))
+    }
+
+    fn insert(&mut self, handle: &SessionHandle, compact: Box<Compact>) {
+        self.records.insert(table_key(handle), compact);
+    }
+
+    fn remove(&mut self, handle: &SessionHandle) -> bool {
+        let key = table_key(handle);
+        if self.records.get(&key).is_some_and(|c| c.tag == handle.tag()) {
+            self.records.remove(&key);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&SessionHandle, &Compact) -> bool) {
+        self.records.retain(|key, c| keep(&handle_of(*key, c), c));
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
 }
 
 /// Session shards locked together for a multi-session operation, by index.
@@ -88,7 +148,7 @@ impl MemoryStore {
 
     /// How many records are held, expired ones included.
     pub fn len(&self) -> usize {
-        self.sessions.iter().map(|s| lock(s).records.len()).sum()
+        self.sessions.iter().map(|s| lock(s).len()).sum()
     }
 
     /// Whether no record is held.
@@ -103,12 +163,12 @@ impl MemoryStore {
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
         let mut shard = self.session_shard(&record.handle);
-        if shard.records.contains_key(&record.handle) {
+        if shard.is_taken(&record.handle) {
             return Err(StoreError::AlreadyExists);
         }
         let user_id = UserKey::new(&users.add(&record.user_id, record.handle));
         let compact = Box::new(Compact::new(record, user_id));
-        shard.records.insert(record.handle, compact);
+        shard.insert(&record.handle, compact);
         Ok(())
     }
 
@@ -206,7 +266,7 @@ impl SessionStore for MemoryStore {
         let mut locked =
             self.lock_sessions_of(user_handles.iter().chain(std::iter::once(&record.handle)));
         if locked_shard(&mut locked, &record.handle)
-            .is_none_or(|shard| shard.records.contains_key(&record.handle))
+            .is_none_or(|shard| shard.is_taken(&record.handle))
         {
             return Err(StoreError::AlreadyExists);
         }
@@ -214,7 +274,7 @@ impl SessionStore for MemoryStore {
             .iter()
             .filter_map(|h| {
                 locked_shard(&mut locked, h)
-                    .and_then(|shard| shard.records.get(h))
+                    .and_then(|shard| shard.get(h))
                     .map(|c| (c.created_at, *h))
             })
             .collect();
@@ -223,13 +283,12 @@ impl SessionStore for MemoryStore {
         let user_id = UserKey::new(&users.add(&record.user_id, record.handle));
         if let Some(shard) = locked_shard(&mut locked, &record.handle) {
             shard
-                .records
-                .insert(record.handle, Box::new(Compact::new(record, user_id)));
+                .insert(&record.handle, Box::new(Compact::new(record, user_id)));
         }
         let mut deleted = Vec::with_capacity(excess);
         for (_, handle) in oldest.into_iter().take(excess) {
             if let Some(shard) = locked_shard(&mut locked, &handle) {
-                shard.records.remove(&handle);
+                shard.remove(&handle);
             }
             users.forget(&record.user_id, &handle);
             deleted.push(handle);
@@ -240,7 +299,6 @@ impl SessionStore for MemoryStore {
     async fn load(&self, handle: &SessionHandle) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self
             .session_shard(handle)
-            .records
             .get(handle)
             .map(|c| c.to_record(*handle)))
     }
@@ -251,7 +309,7 @@ impl SessionStore for MemoryStore {
         record: &SessionRecord,
     ) -> Result<bool, StoreError> {
         let mut shard = self.session_shard(&record.handle);
-        let Some(stored) = shard.records.get_mut(&record.handle) else {
+        let Some(stored) = shard.get_mut(&record.handle) else {
             return Ok(false);
         };
         if stored.version != expected_version {
@@ -265,7 +323,7 @@ impl SessionStore for MemoryStore {
             ));
         }
         let user_id = stored.user_id.clone();
-        **stored = Compact::new(record, user_id);
+        *stored = Compact::new(record, user_id);
         Ok(true)
     }
 
@@ -277,7 +335,7 @@ impl SessionStore for MemoryStore {
             // Failing that, let the session shard go and lock both in order.
             let user_id = {
                 let mut shard = self.session_shard(handle);
-                let user_id = match shard.records.get(handle) {
+                let user_id = match shard.get(handle) {
                     Some(record) => record.user_id.clone(),
                     None => return Ok(false),
                 };
@@ -286,7 +344,7 @@ impl SessionStore for MemoryStore {
                     .get(self.user_index(user_id.as_str()))
                     .and_then(try_lock)
                 {
-                    shard.records.remove(handle);
+                    shard.remove(handle);
                     users.forget(user_id.as_str(), handle);
                     return Ok(true);
                 }
@@ -295,10 +353,10 @@ impl SessionStore for MemoryStore {
             let user_id = user_id.as_str();
             let mut users = self.user_shard(user_id);
             let mut shard = self.session_shard(handle);
-            match shard.records.get(handle) {
+            match shard.get(handle) {
                 None => return Ok(false),
                 Some(record) if record.user_id.as_str() == user_id => {
-                    shard.records.remove(handle);
+                    shard.remove(handle);
                     users.forget(user_id, handle);
                     return Ok(true);
                 }
@@ -323,8 +381,8 @@ impl SessionStore for MemoryStore {
                 locked
                     .get(session_index(h))
                     .and_then(Option::as_ref)
-                    .and_then(|shard| shard.records.get(h))
-                    .map(|c| (h, &**c))
+                    .and_then(|shard| shard.get(h))
+                    .map(|c| (h, c))
             })
             .collect();
         Ok(found.iter().map(|(h, c)| c.to_record(**h)).collect())
@@ -345,7 +403,7 @@ impl SessionStore for MemoryStore {
             if Some(h) == keep {
                 return true;
             }
-            if locked_shard(&mut locked, h).is_some_and(|shard| shard.records.remove(h).is_some()) {
+            if locked_shard(&mut locked, h).is_some_and(|shard| shard.remove(h)) {
                 n += 1;
             }
             false
@@ -362,7 +420,7 @@ impl SessionStore for MemoryStore {
         let mut shards: Vec<_> = self.sessions.iter().map(lock).collect();
         let mut n = 0;
         for shard in &mut shards {
-            shard.records.retain(|h, c| {
+            shard.retain(|h, c| {
                 if now < c.expires_at() {
                     return true;
                 }

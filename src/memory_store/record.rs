@@ -15,6 +15,9 @@ pub(super) const NEVER: i64 = i64::MIN;
 /// contract's resolution), the user id inline or shared with the user index,
 /// and the custom claims and data only when there are any.
 pub(super) struct Compact {
+    /// The placement tag of the handle (the table is keyed by its random
+    /// part: see `SessionShard`).
+    pub(super) tag: u16,
     pub(super) user_id: UserKey,
     pub(super) created_at: i64,
     pub(super) auth_time: i64,
@@ -88,6 +91,7 @@ impl Compact {
             }))
         };
         Self {
+            tag: record.handle.tag(),
             user_id,
             created_at: record.created_at.unix_timestamp(),
             auth_time: record.auth_time.unix_timestamp(),
