@@ -11,7 +11,8 @@
 //!   no cache;
 //! - `sign_hs256`: signing the same claims with sessionkit and with
 //!   `jsonwebtoken::encode`;
-//! - `memory_store`: create, refresh, refresh inside the grace window,
+//! - `memory_store`: create (for one user, at the session limit, and for a
+//!   user under it), refresh, refresh inside the grace window,
 //!   revoke, `sessions_for_user` and `verify_strict`, beside the
 //!   `tower-sessions` memory store (create, load + save, delete of an
 //!   equivalent record).
@@ -272,6 +273,17 @@ fn sessions(c: &mut Criterion) {
     group.bench_function("create", |b| {
         b.iter(|| {
             rt.block_on(m.create("user-1234").into_future())
+                .expect("create")
+        })
+    });
+    // The same user every time: past 100 sessions, each create also
+    // revokes that user's oldest (max_sessions_per_user); a login of a
+    // user under the limit is the next benchmark.
+    let mut n = 0u64;
+    group.bench_function("create_user_under_the_limit", |b| {
+        b.iter(|| {
+            n += 1;
+            rt.block_on(m.create(format!("user-{n}")).into_future())
                 .expect("create")
         })
     });

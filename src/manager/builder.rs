@@ -199,7 +199,7 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
     ///
     /// Off by default: for HS256 a verification costs about a microsecond,
     /// which the cache saves but which no request notices, at the price of
-    /// memory (about 1.2 KB a token) holding tokens beyond their request. Turn
+    /// memory (about 1 KB a token) holding tokens beyond their request. Turn
     /// it on where verification dominates, typically EdDSA (about 45 µs a
     /// verification) in a busy service. A hit gives exactly the answer a
     /// full verification would: the whole token must match (compared in

@@ -60,20 +60,21 @@ struct SessionShard {
     /// Keyed by the handle's 128 random bits, its tag kept in the record:
     /// a 16-byte key packs into 24-byte buckets, where the whole 18-byte
     /// handle would need 32.
-    records: HashMap<u128, Box<Compact>, HandleHashing>,
+    records: HashMap<[u8; SessionHandle::RANDOM_LEN], Box<Compact>, HandleHashing>,
 }
 
-/// The table key of a handle: its random part.
-fn table_key(handle: &SessionHandle) -> u128 {
+/// The table key of a handle: its random part (a byte array, aligned to 1:
+/// a `u128` would align the buckets to 16 and make them 32 bytes again).
+fn table_key(handle: &SessionHandle) -> [u8; SessionHandle::RANDOM_LEN] {
     let mut random = [0u8; SessionHandle::RANDOM_LEN];
     let bytes = handle.as_bytes();
     random.copy_from_slice(bytes.get(..SessionHandle::RANDOM_LEN).unwrap_or(&[0; 16]));
-    u128::from_le_bytes(random)
+    random
 }
 
 /// The handle of a table entry.
-fn handle_of(key: u128, compact: &Compact) -> SessionHandle {
-    SessionHandle::new(key.to_le_bytes(), compact.tag)
+fn handle_of(key: [u8; SessionHandle::RANDOM_LEN], compact: &Compact) -> SessionHandle {
+    SessionHandle::new(key, compact.tag)
 }
 
 impl SessionShard {
