@@ -104,7 +104,11 @@ impl SessionShard {
 
     fn remove(&mut self, handle: &SessionHandle) -> bool {
         let key = table_key(handle);
-        if self.records.get(&key).is_some_and(|c| c.tag == handle.tag()) {
+        if self
+            .records
+            .get(&key)
+            .is_some_and(|c| c.tag == handle.tag())
+        {
             self.records.remove(&key);
             true
         } else {
@@ -283,8 +287,7 @@ impl SessionStore for MemoryStore {
         let excess = (oldest.len() + 1).saturating_sub(max);
         let user_id = UserKey::new(&users.add(&record.user_id, record.handle));
         if let Some(shard) = locked_shard(&mut locked, &record.handle) {
-            shard
-                .insert(&record.handle, Box::new(Compact::new(record, user_id)));
+            shard.insert(&record.handle, Box::new(Compact::new(record, user_id)));
         }
         let mut deleted = Vec::with_capacity(excess);
         for (_, handle) in oldest.into_iter().take(excess) {
