@@ -110,15 +110,15 @@
 #![forbid(unsafe_code)]
 
 mod config;
-mod engine;
 mod extract;
 mod login;
 mod response;
 mod routes;
 
-pub use crate::config::{AUTH_MODE_HEADER, Paths, Sessions, SessionsBuilder, Transport};
-pub use crate::extract::{Session, StrictSession, TokenSource};
+pub use crate::config::{Sessions, SessionsBuilder};
+pub use crate::extract::{Session, StrictSession};
 pub use crate::login::{CreateLogin, LoggedIn, Login};
 pub use crate::response::{
     SessionRejection, error_response, method_not_allowed, no_store, not_found,
 };
+pub use sessionkit::web::{AUTH_MODE_HEADER, Paths, TokenSource, Transport};
