@@ -118,7 +118,7 @@ pub struct Refusal {
     reason: Option<LogoutReason>,
     clear: Option<[String; 2]>,
     retry_after: Option<u64>,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 impl Refusal {
@@ -146,9 +146,9 @@ impl Refusal {
 
     /// `405 {"error":"method_not_allowed"}` with `Allow: allow` (the
     /// methods the route has, comma-separated).
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: impl Into<String>) -> Self {
         let mut refusal = Self::new(405, "method_not_allowed");
-        refusal.allow = Some(allow);
+        refusal.allow = Some(allow.into());
         refusal
     }
 

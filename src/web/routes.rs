@@ -3,7 +3,7 @@
 //! each from request headers (and body) to an [`Answer`].
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::answer::{Answer, Refusal};
 use super::protocol::SessionProtocol;
@@ -233,15 +233,19 @@ impl SessionProtocol {
     /// and both cookies, or in header mode both tokens in the body
     /// (`"access_token"`, `"refresh_token"`) and no cookie.
     pub fn tokens_answer(&self, tokens: &SessionTokens, header_mode: bool) -> Answer {
-        let mut body = json!({
-            "user_id": tokens.user_id,
-            "session_handle": tokens.handle.to_string(),
-        });
+        let mut body = Map::new();
+        body.insert("user_id".to_owned(), tokens.user_id.as_str().into());
+        body.insert(
+            "session_handle".to_owned(),
+            tokens.handle.to_string().into(),
+        );
         if header_mode {
-            body["access_token"] = tokens.access_token.expose().into();
-            body["refresh_token"] = tokens.refresh_token.expose().into();
-            return Answer::json(200, &body);
+            let (access, refresh) = (tokens.access_token.expose(), tokens.refresh_token.expose());
+            body.insert("access_token".to_owned(), access.into());
+            body.insert("refresh_token".to_owned(), refresh.into());
+            return Answer::json(200, &Value::Object(body));
         }
+        let body = Value::Object(body);
         let (cookies, now) = (self.cookies(), self.now());
         // The access cookie lives as long as the refresh token: once the
         // access token expires, the server must still see it to answer

@@ -131,15 +131,14 @@
 //! `Cache-Control: no-store`.
 #![forbid(unsafe_code)]
 
-mod backend;
 mod config;
 mod error;
 mod extract;
 mod login;
-mod respond;
 mod routes;
 
-pub use crate::config::{AUTH_MODE_HEADER, Paths, Sessions, SessionsBuilder, Transport};
+pub use crate::config::{Sessions, SessionsBuilder};
 pub use crate::error::{SessionRejection, error_response, method_not_allowed, no_store, not_found};
-pub use crate::extract::{OptionalSession, Session, StrictSession, TokenSource};
+pub use crate::extract::{OptionalSession, Session, StrictSession};
 pub use crate::login::{CreateLogin, LoggedIn, Login};
+pub use sessionkit::web::{AUTH_MODE_HEADER, Paths, TokenSource, Transport};
