@@ -2,31 +2,29 @@
 //! login helper read: the framework-agnostic [`SessionProtocol`] behind an
 //! `Arc`.
 
-use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 use sessionkit::store::SessionStore;
-use sessionkit::web::{
-    CookieConfig, Paths, RequestHeaders, SessionProtocol, SessionProtocolBuilder, Transport,
-};
+use sessionkit::web::{RequestHeaders, SessionProtocol, SessionProtocolBuilder};
 use sessionkit::{SessionManager, Verifier};
 
 use crate::error::SessionRejection;
 
 /// Everything the extractors, the session routes and the login helper
 /// need: the session manager (or, for a service that only verifies, a
-/// [`Verifier`]), the [`CookieConfig`], the
-/// [`CsrfPolicy`](sessionkit::web::CsrfPolicy), the [`Transport`] and the
-/// [`Paths`].
+/// [`Verifier`]), the [`CookieConfig`](sessionkit::web::CookieConfig), the
+/// [`CsrfPolicy`](sessionkit::web::CsrfPolicy), the [`Transport`](crate::Transport) and the
+/// [`Paths`](crate::Paths).
 ///
 /// Cloning is cheap (one `Arc`). Register it once:
 /// `App::new().configure(sessions.configure())` adds it as app data and
 /// mounts the session routes; `App::new().app_data(sessions.clone())` adds
 /// only the app data, for the extractors. A handler can take it as an
 /// argument too.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Sessions {
     protocol: Arc<SessionProtocol>,
 }
@@ -36,9 +34,13 @@ pub struct Sessions {
 /// [`SessionProtocolBuilder`].
 pub type SessionsBuilder = SessionProtocolBuilder<Sessions>;
 
-impl fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Sessions").field(&self.protocol).finish()
+/// The protocol's settings and operations: `cookies()`, `transport()`,
+/// `paths()`, and the session routes for routes of your own.
+impl Deref for Sessions {
+    type Target = SessionProtocol;
+
+    fn deref(&self) -> &SessionProtocol {
+        &self.protocol
     }
 }
 
@@ -67,30 +69,9 @@ impl Sessions {
         SessionsBuilder::verify_only(verifier)
     }
 
-    /// The cookie settings.
-    pub fn cookies(&self) -> &CookieConfig {
-        self.protocol.cookies()
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> Transport {
-        self.protocol.transport()
-    }
-
-    /// Where the session routes live.
-    pub fn paths(&self) -> &Paths {
-        self.protocol.paths()
-    }
-
-    /// The framework-agnostic protocol behind this configuration, for
-    /// routes of your own that speak it.
-    pub fn protocol(&self) -> &SessionProtocol {
-        &self.protocol
-    }
-
     /// Whether a request is answered in header mode (tokens in JSON, no
-    /// cookies): the transport is [`Transport::Headers`], or
-    /// [`Transport::Both`] and the request says `X-Auth-Mode: header`.
+    /// cookies): the transport is [`Transport::Headers`](crate::Transport::Headers), or
+    /// [`Transport::Both`](crate::Transport::Both) and the request says `X-Auth-Mode: header`.
     pub fn is_header_mode(&self, request: &HttpRequest) -> bool {
         self.protocol.is_header_mode(&Head(request.headers()))
     }

@@ -79,7 +79,7 @@ impl FromRequest for Session {
         Box::pin(async move {
             let sessions = Sessions::from_app_data(&request)?;
             let head = Head(request.headers());
-            let protocol = sessions.protocol();
+            let protocol = sessions;
             let (verified, source) = protocol
                 .verify_request(request.method().as_str(), &head)
                 .await?;
@@ -125,10 +125,7 @@ impl FromRequest for OptionalSession {
             let sessions = Sessions::from_app_data(&request)?;
             let head = Head(request.headers());
             let method = request.method().as_str();
-            let session = sessions
-                .protocol()
-                .verify_request_if_any(method, &head)
-                .await?;
+            let session = sessions.verify_request_if_any(method, &head).await?;
             Ok(Self(
                 session.map(|(verified, source)| Session { verified, source }),
             ))
@@ -168,10 +165,7 @@ impl FromRequest for StrictSession {
             let sessions = Sessions::from_app_data(&request)?;
             let head = Head(request.headers());
             let method = request.method().as_str();
-            let (verified, source) = sessions
-                .protocol()
-                .verify_request_strict(method, &head)
-                .await?;
+            let (verified, source) = sessions.verify_request_strict(method, &head).await?;
             Ok(Self(Session { verified, source }))
         })
     }

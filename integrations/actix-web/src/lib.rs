@@ -98,6 +98,18 @@
 //!   for your handlers too; [`not_found`] and [`method_not_allowed`] as
 //!   default services, [`no_store`] as middleware.
 //!
+//! # The protocol
+//!
+//! Everything here that does not depend on the framework (the configuration
+//! and its checks, the token source and the CSRF gate, the login flow, the
+//! session routes' answers, the error bodies) is
+//! [`sessionkit::web::SessionProtocol`], which [`Sessions`] derefs to; this
+//! crate turns requests into its inputs and its
+//! [`Answer`](sessionkit::web::Answer)s into responses. [`Transport`],
+//! [`Paths`] and [`TokenSource`] are re-exported from `sessionkit::web`, and
+//! [`SessionsBuilder`] is its builder. With [`Transport::Headers`] no answer
+//! sets or clears a cookie.
+//!
 //! # Transports
 //!
 //! With [`Transport::Cookies`] (the default) both tokens live in

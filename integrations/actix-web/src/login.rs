@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture, Ready, ready};
+use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::body::BoxBody;
@@ -41,15 +42,10 @@ use crate::error::{SessionRejection, respond};
 /// it), then creates the new session and gives the answer:
 /// `{"user_id","session_handle"}` and both cookies, or in header mode the
 /// tokens in the body; `Cache-Control: no-store`.
+#[derive(Debug)]
 pub struct Login {
     sessions: Sessions,
     request: LoginRequest,
-}
-
-impl fmt::Debug for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Login").field(&self.request).finish()
-    }
 }
 
 impl FromRequest for Login {
@@ -58,9 +54,7 @@ impl FromRequest for Login {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Sessions::from_app_data(request).and_then(|sessions| {
-            let login = sessions
-                .protocol()
-                .login_request(&Head(request.headers()))?;
+            let login = sessions.login_request(&Head(request.headers()))?;
             Ok(Self {
                 sessions,
                 request: login,
@@ -69,18 +63,17 @@ impl FromRequest for Login {
     }
 }
 
+/// The request's head: `is_header_mode()` (the answer carries the tokens
+/// in its body rather than in cookies) and `user_agent()`.
+impl Deref for Login {
+    type Target = LoginRequest;
+
+    fn deref(&self) -> &LoginRequest {
+        &self.request
+    }
+}
+
 impl Login {
-    /// Whether the answer carries the tokens in its body (header mode)
-    /// rather than in cookies.
-    pub fn is_header_mode(&self) -> bool {
-        self.request.is_header_mode()
-    }
-
-    /// The request's `User-Agent`, if it is text.
-    pub fn user_agent(&self) -> Option<&str> {
-        self.request.user_agent()
-    }
-
     /// Creates a session for `user_id`, whose credentials the application
     /// has just checked. Await it; name custom claims and server-side data
     /// first if needed.
@@ -99,16 +92,11 @@ impl Login {
 }
 
 /// A login about to create its session, from [`Login::create`]; await it.
+#[derive(Debug)]
 #[must_use = "the session is only created when this is awaited"]
 pub struct CreateLogin {
     sessions: Sessions,
     pending: PendingLogin,
-}
-
-impl fmt::Debug for CreateLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CreateLogin").field(&self.pending).finish()
-    }
 }
 
 impl CreateLogin {
@@ -127,7 +115,7 @@ impl CreateLogin {
     }
 
     async fn run(self) -> Result<LoggedIn, SessionRejection> {
-        let (tokens, answer) = self.sessions.protocol().login(self.pending).await?;
+        let (tokens, answer) = self.sessions.login(self.pending).await?;
         Ok(LoggedIn {
             response: respond(answer),
             tokens,

@@ -40,7 +40,7 @@ impl Sessions {
                 config.service(resource(path, method, &sessions, handler));
             };
             mount(paths.client_js_path(), Method::GET, client_js);
-            if sessions.protocol().is_verify_only() {
+            if sessions.is_verify_only() {
                 return;
             }
             mount(paths.refresh_path(), Method::POST, refresh);
@@ -84,7 +84,7 @@ fn resource(
 }
 
 fn client_js(sessions: Sessions, _: HttpRequest, _: Bytes) -> LocalBoxFuture<'static, Answer> {
-    Box::pin(async move { sessions.protocol().client_js() })
+    Box::pin(async move { sessions.client_js() })
 }
 
 fn refresh(
@@ -94,7 +94,7 @@ fn refresh(
 ) -> LocalBoxFuture<'static, Answer> {
     Box::pin(async move {
         let head = Head(request.headers());
-        sessions.protocol().refresh(&head, &body).await
+        sessions.refresh(&head, &body).await
     })
 }
 
@@ -105,7 +105,7 @@ fn logout(
 ) -> LocalBoxFuture<'static, Answer> {
     Box::pin(async move {
         let head = Head(request.headers());
-        sessions.protocol().logout(&head, &body).await
+        sessions.logout(&head, &body).await
     })
 }
 
@@ -117,7 +117,7 @@ fn logout_all(
     Box::pin(async move {
         let head = Head(request.headers());
         let method = request.method().as_str();
-        sessions.protocol().logout_all(method, &head).await
+        sessions.logout_all(method, &head).await
     })
 }
 
@@ -125,7 +125,7 @@ fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> LocalBoxFuture<'s
     Box::pin(async move {
         let head = Head(request.headers());
         let method = request.method().as_str();
-        sessions.protocol().list_sessions(method, &head).await
+        sessions.list_sessions(method, &head).await
     })
 }
 
@@ -138,13 +138,10 @@ fn revoke_one(
         let head = Head(request.headers());
         let method = request.method().as_str();
         let handle = request.match_info().get("handle").unwrap_or_default();
-        sessions
-            .protocol()
-            .revoke_session(method, &head, handle)
-            .await
+        sessions.revoke_session(method, &head, handle).await
     })
 }
 
 fn jwks(sessions: Sessions, _: HttpRequest, _: Bytes) -> LocalBoxFuture<'static, Answer> {
-    Box::pin(async move { sessions.protocol().jwks() })
+    Box::pin(async move { sessions.jwks() })
 }

@@ -1,19 +1,17 @@
 //! The one configuration value, [`Sessions`]: the framework-agnostic
 //! [`SessionProtocol`] behind an `Arc`.
 
-use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue};
 use sessionkit::store::SessionStore;
-use sessionkit::web::{
-    CookieConfig, Paths, RequestHeaders, SessionProtocol, SessionProtocolBuilder, Transport,
-};
+use sessionkit::web::{RequestHeaders, SessionProtocol, SessionProtocolBuilder};
 use sessionkit::{SessionManager, Verifier};
 
 /// Everything the extractors, the login helper and the session routes need,
 /// in one value: the manager (or a verifier), the cookies, the CSRF policy,
-/// the [`Transport`] and the [`Paths`]. Cloning is cheap (one `Arc`); make
+/// the [`Transport`](crate::Transport) and the [`Paths`](crate::Paths). Cloning is cheap (one `Arc`); make
 /// it reachable from your router's state with `axum::extract::FromRef` (or
 /// use it as the state).
 ///
@@ -37,7 +35,7 @@ use sessionkit::{SessionManager, Verifier};
 /// assert_eq!(sessions.transport(), Transport::Both);
 /// # Ok::<(), sessionkit::ConfigError>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Sessions {
     protocol: Arc<SessionProtocol>,
 }
@@ -47,9 +45,13 @@ pub struct Sessions {
 /// [`SessionProtocolBuilder`].
 pub type SessionsBuilder = SessionProtocolBuilder<Sessions>;
 
-impl fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Sessions").field(&self.protocol).finish()
+/// The protocol's settings and operations: `cookies()`, `transport()`,
+/// `paths()`, and the session routes for routes of your own.
+impl Deref for Sessions {
+    type Target = SessionProtocol;
+
+    fn deref(&self) -> &SessionProtocol {
+        &self.protocol
     }
 }
 
@@ -74,27 +76,6 @@ impl Sessions {
     /// the browser client only.
     pub fn verify_only(verifier: Verifier) -> SessionsBuilder {
         SessionsBuilder::verify_only(verifier)
-    }
-
-    /// The cookie settings.
-    pub fn cookies(&self) -> &CookieConfig {
-        self.protocol.cookies()
-    }
-
-    /// The token transfer mode.
-    pub fn transport(&self) -> Transport {
-        self.protocol.transport()
-    }
-
-    /// Where the session routes live.
-    pub fn paths(&self) -> &Paths {
-        self.protocol.paths()
-    }
-
-    /// The framework-agnostic protocol behind this configuration, for
-    /// routes of your own that speak it.
-    pub fn protocol(&self) -> &SessionProtocol {
-        &self.protocol
     }
 
     /// Whether a request is answered in header mode (tokens in JSON, no

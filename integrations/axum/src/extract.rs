@@ -122,7 +122,6 @@ where
         let sessions = Sessions::from_ref(state);
         let head = Head(&parts.headers);
         let (verified, source) = sessions
-            .protocol()
             .verify_request(parts.method.as_str(), &head)
             .await?;
         Ok(Self { verified, source })
@@ -143,7 +142,6 @@ where
         let sessions = Sessions::from_ref(state);
         let head = Head(&parts.headers);
         let session = sessions
-            .protocol()
             .verify_request_if_any(parts.method.as_str(), &head)
             .await?;
         Ok(session.map(|(verified, source)| Self { verified, source }))
@@ -161,7 +159,6 @@ where
         let sessions = Sessions::from_ref(state);
         let head = Head(&parts.headers);
         let (verified, source) = sessions
-            .protocol()
             .verify_request_strict(parts.method.as_str(), &head)
             .await?;
         Ok(Self(Session { verified, source }))

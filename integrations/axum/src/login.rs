@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::ops::Deref;
 use std::pin::Pin;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -37,15 +38,10 @@ use crate::response::{SessionRejection, respond};
 /// }
 /// # use axum::response::IntoResponse;
 /// ```
+#[derive(Debug)]
 pub struct Login {
     sessions: Sessions,
     request: LoginRequest,
-}
-
-impl fmt::Debug for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Login").field(&self.request).finish()
-    }
 }
 
 impl<S> FromRequestParts<S> for Login
@@ -57,23 +53,22 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let sessions = Sessions::from_ref(state);
-        let request = sessions.protocol().login_request(&Head(&parts.headers))?;
+        let request = sessions.login_request(&Head(&parts.headers))?;
         Ok(Self { sessions, request })
     }
 }
 
+/// The request's head: `is_header_mode()` (the answer carries the tokens
+/// in its body rather than in cookies) and `user_agent()`.
+impl Deref for Login {
+    type Target = LoginRequest;
+
+    fn deref(&self) -> &LoginRequest {
+        &self.request
+    }
+}
+
 impl Login {
-    /// Whether the answer carries the tokens in its body (header mode)
-    /// rather than in cookies.
-    pub fn is_header_mode(&self) -> bool {
-        self.request.is_header_mode()
-    }
-
-    /// The request's `User-Agent`, if it is text.
-    pub fn user_agent(&self) -> Option<&str> {
-        self.request.user_agent()
-    }
-
     /// Creates a session for `user_id`, whose credentials the application
     /// has just checked. Await it; name custom claims and server-side
     /// data first if needed. It first revokes the session the browser
@@ -93,16 +88,11 @@ impl Login {
 }
 
 /// A login about to create its session, from [`Login::create`].
+#[derive(Debug)]
 #[must_use = "the session is only created when this is awaited"]
 pub struct CreateLogin {
     sessions: Sessions,
     pending: PendingLogin,
-}
-
-impl fmt::Debug for CreateLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("CreateLogin").field(&self.pending).finish()
-    }
 }
 
 impl CreateLogin {
@@ -120,7 +110,7 @@ impl CreateLogin {
     }
 
     async fn run(self) -> Result<LoggedIn, SessionRejection> {
-        let (tokens, answer) = self.sessions.protocol().login(self.pending).await?;
+        let (tokens, answer) = self.sessions.login(self.pending).await?;
         Ok(LoggedIn {
             response: respond(answer),
             tokens,

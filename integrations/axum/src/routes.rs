@@ -30,7 +30,7 @@ impl Sessions {
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let paths = self.paths();
         let mut router = Router::new().route(paths.client_js_path(), get(client_js));
-        if !self.protocol().is_verify_only() {
+        if !self.is_verify_only() {
             router = router
                 .route(paths.refresh_path(), post(refresh))
                 .route(paths.logout_path(), post(logout))
@@ -50,15 +50,15 @@ impl Sessions {
 }
 
 async fn client_js(State(sessions): State<Sessions>) -> Response {
-    respond(sessions.protocol().client_js())
+    respond(sessions.client_js())
 }
 
 async fn refresh(State(sessions): State<Sessions>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(sessions.protocol().refresh(&Head(&headers), &body).await)
+    respond(sessions.refresh(&Head(&headers), &body).await)
 }
 
 async fn logout(State(sessions): State<Sessions>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(sessions.protocol().logout(&Head(&headers), &body).await)
+    respond(sessions.logout(&Head(&headers), &body).await)
 }
 
 async fn logout_all(
@@ -67,7 +67,7 @@ async fn logout_all(
     headers: HeaderMap,
 ) -> Response {
     let head = Head(&headers);
-    respond(sessions.protocol().logout_all(method.as_str(), &head).await)
+    respond(sessions.logout_all(method.as_str(), &head).await)
 }
 
 async fn sessions(
@@ -76,12 +76,7 @@ async fn sessions(
     headers: HeaderMap,
 ) -> Response {
     let head = Head(&headers);
-    respond(
-        sessions
-            .protocol()
-            .list_sessions(method.as_str(), &head)
-            .await,
-    )
+    respond(sessions.list_sessions(method.as_str(), &head).await)
 }
 
 async fn revoke_session(
@@ -91,7 +86,7 @@ async fn revoke_session(
     Path(handle): Path<String>,
 ) -> Response {
     let head = Head(&headers);
-    let protocol = sessions.protocol();
+    let protocol = sessions;
     respond(
         protocol
             .revoke_session(method.as_str(), &head, &handle)
@@ -100,5 +95,5 @@ async fn revoke_session(
 }
 
 async fn jwks(State(sessions): State<Sessions>) -> Response {
-    respond(sessions.protocol().jwks())
+    respond(sessions.jwks())
 }
