@@ -139,10 +139,35 @@ pub use crate::verifier::{Verifier, VerifierBuilder};
 
 pub mod web {
     //! Framework-agnostic HTTP helpers: the session cookies and their
-    //! attributes, reading a token from a request, and the CSRF check for
-    //! cookie-authenticated requests. A framework integration is built on
-    //! these.
+    //! attributes, reading a token from a request, the CSRF check for
+    //! cookie-authenticated requests, and the session protocol every
+    //! framework integration speaks.
+    //!
+    //! [`SessionProtocol`] is that protocol, with no framework and no HTTP
+    //! crate: the configuration ([`Transport`], [`Paths`], cookies, CSRF),
+    //! reading a request's token ([`RequestHeaders`]), the login flow
+    //! ([`LoginRequest`], [`PendingLogin`]) and the session routes (refresh,
+    //! logout, logout everywhere, the session list, revoking one session,
+    //! the JWKS, the browser client). Each operation answers with an
+    //! [`Answer`] (status, headers, body) or a [`Refusal`]
+    //! (`{"error": code}`); an integration only moves headers and bodies
+    //! between its framework's types and these.
 
+    mod answer;
+    mod backend;
+    mod login;
+    mod paths;
+    mod protocol;
+    mod routes;
+    mod transport;
+
+    pub use self::answer::{Answer, Refusal};
+    pub use self::login::{LoginRequest, PendingLogin};
+    pub use self::paths::Paths;
+    pub use self::protocol::{SessionProtocol, SessionProtocolBuilder};
+    pub use self::transport::{
+        AUTH_MODE_HEADER, RequestHeaders, TokenSource, Transport, is_state_changing,
+    };
     pub use crate::cookies::{
         CookieConfig, DEFAULT_ACCESS_COOKIE, DEFAULT_REFRESH_COOKIE, DEFAULT_REFRESH_PATH,
         DEFAULT_SHARED_ACCESS_COOKIE, DangerousCookieConfig, SameSite, token_from_authorization,

@@ -17,3 +17,12 @@ macro_rules! log_debug {
 }
 
 pub(crate) use {log_debug, log_warn};
+
+macro_rules! log_error {
+    ($($arg:tt)*) => {
+        #[cfg(feature = "tracing")]
+        tracing::error!($($arg)*);
+    };
+}
+
+pub(crate) use log_error;

@@ -8,8 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
-use sessionkit::web::{CookieConfig, CsrfError, LogoutReason, TokenSourceError};
+use sessionkit::web::{Answer, CookieConfig, CsrfError, Refusal, TokenSourceError};
 use sessionkit::{RefreshError, SessionError, VerifyError};
 
 /// An error answer: a status and `{"error": code}` (with `"reason"` when
@@ -26,153 +25,98 @@ use sessionkit::{RefreshError, SessionError, VerifyError};
 /// let e = SessionRejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials");
 /// assert_eq!(e.code(), "invalid_credentials");
 /// ```
-#[derive(Clone)]
-pub struct SessionRejection {
-    status: StatusCode,
-    code: &'static str,
-    reason: Option<LogoutReason>,
-    clear: Option<[String; 2]>,
-    retry_after: Option<u64>,
-}
+#[derive(Clone, Debug)]
+pub struct SessionRejection(Refusal);
 
 impl SessionRejection {
     /// An answer with this status and error code.
     pub fn new(status: StatusCode, code: &'static str) -> Self {
-        Self {
-            status,
-            code,
-            reason: None,
-            clear: None,
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn not_found_error() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found")
-    }
-
-    pub(crate) fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+        Self(Refusal::new(status.as_u16(), code))
     }
 
     /// The same answer with `Retry-After: seconds` (at least 1), for a
     /// rate-limited request.
-    pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds.max(1));
-        self
+    pub fn retry_after(self, seconds: u64) -> Self {
+        Self(self.0.retry_after(seconds))
     }
 
-    /// `500 {"error":"internal_error"}`; the cause goes to the log only.
-    pub(crate) fn internal(cause: &str) -> Self {
-        log::error!("sessionkit-actix-web: {cause}");
+    /// `500 {"error":"internal_error"}`.
+    pub(crate) fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
     }
 
     /// The same answer, also clearing both session cookies.
-    pub fn clearing(mut self, cookies: &CookieConfig) -> Self {
-        self.clear = Some([
-            cookies.clear_access_cookie(),
-            cookies.clear_refresh_cookie(),
-        ]);
-        self
-    }
-
-    pub(crate) fn with_reason(mut self, reason: Option<LogoutReason>) -> Self {
-        self.reason = reason;
-        self
+    pub fn clearing(self, cookies: &CookieConfig) -> Self {
+        Self(self.0.clearing(cookies))
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        status(self.0.status())
     }
 
     /// The error code of the body.
     pub fn code(&self) -> &'static str {
-        self.code
-    }
-
-    fn from_parts(status: u16, code: &'static str) -> Self {
-        Self::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-        )
-    }
-}
-
-impl fmt::Debug for SessionRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionRejection")
-            .field("status", &self.status)
-            .field("code", &self.code)
-            .field("reason", &self.reason)
-            .field("clears_cookies", &self.clear.is_some())
-            .finish()
+        self.0.code()
     }
 }
 
 impl fmt::Display for SessionRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.code)
+        self.0.fmt(f)
     }
 }
 
 impl ResponseError for SessionRejection {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut builder = HttpResponse::build(self.status);
-        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        for cookie in self.clear.iter().flatten() {
-            builder.append_header((header::SET_COOKIE, cookie.as_str()));
+        respond(self.0.clone().into_answer())
+    }
+}
+
+impl From<Refusal> for SessionRejection {
+    fn from(refusal: Refusal) -> Self {
+        Self(refusal)
+    }
+}
+
+macro_rules! from_error {
+    ($($error:ty),*) => {$(
+        impl From<$error> for SessionRejection {
+            fn from(e: $error) -> Self {
+                Self(Refusal::from(e))
+            }
         }
-        if let Some(secs) = self.retry_after {
-            builder.insert_header((header::RETRY_AFTER, secs));
+    )*};
+}
+
+from_error!(
+    VerifyError,
+    TokenSourceError,
+    CsrfError,
+    SessionError,
+    RefreshError
+);
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The protocol's answer as a response.
+pub(crate) fn respond(answer: Answer) -> HttpResponse {
+    let (code, headers, body) = answer.into_parts();
+    let mut response = HttpResponse::build(status(code));
+    for (name, value) in headers {
+        if name == "set-cookie" {
+            response.append_header((name, value));
+        } else {
+            response.insert_header((name, value));
         }
-        let body = match self.reason {
-            Some(reason) => json!({ "error": self.code, "reason": reason.as_str() }),
-            None => json!({ "error": self.code }),
-        };
-        builder.json(body)
     }
-}
-
-impl From<VerifyError> for SessionRejection {
-    fn from(e: VerifyError) -> Self {
-        Self::from_parts(e.http_status(), e.error_code())
-    }
-}
-
-impl From<TokenSourceError> for SessionRejection {
-    fn from(e: TokenSourceError) -> Self {
-        Self::from_parts(e.http_status(), e.error_code())
-    }
-}
-
-impl From<CsrfError> for SessionRejection {
-    fn from(e: CsrfError) -> Self {
-        Self::from_parts(e.http_status(), e.error_code())
-    }
-}
-
-impl From<SessionError> for SessionRejection {
-    fn from(e: SessionError) -> Self {
-        if matches!(
-            e,
-            SessionError::InvalidClaims(_) | SessionError::InvalidUserId
-        ) {
-            log::error!("sessionkit-actix-web: {e}");
-        }
-        Self::from_parts(e.http_status(), e.error_code())
-    }
-}
-
-impl From<RefreshError> for SessionRejection {
-    fn from(e: RefreshError) -> Self {
-        Self::from_parts(e.http_status(), e.error_code()).with_reason(e.logout_reason())
-    }
+    response.body(body)
 }
 
 /// The JSON error answer `{"error": code}` with `status` (and

@@ -8,20 +8,12 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use sessionkit::{SessionHandle, Verified};
 
-use crate::config::Sessions;
+use sessionkit::web::TokenSource;
+
+use crate::config::{Head, Sessions};
 use crate::error::SessionRejection;
 
 type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, SessionRejection>>>>;
-
-/// Where a request's access token came from.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-#[non_exhaustive]
-pub enum TokenSource {
-    /// The access cookie.
-    Cookie,
-    /// `Authorization: Bearer`.
-    Bearer,
-}
 
 /// The caller's verified session: the access token passed every check of
 /// `SessionManager::verify` (or of the `Verifier`, in verify-only mode),
@@ -84,7 +76,15 @@ impl FromRequest for Session {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
-        Box::pin(async move { session(&request, false).await })
+        Box::pin(async move {
+            let sessions = Sessions::from_app_data(&request)?;
+            let head = Head(request.headers());
+            let protocol = sessions;
+            let (verified, source) = protocol
+                .verify_request(request.method().as_str(), &head)
+                .await?;
+            Ok(Self { verified, source })
+        })
     }
 }
 
@@ -122,17 +122,13 @@ impl FromRequest for OptionalSession {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
         Box::pin(async move {
-            match session(&request, false).await {
-                Ok(session) => Ok(Self(Some(session))),
-                Err(e)
-                    if e.code() == "unauthorized"
-                        && Sessions::from_app_data(&request)?
-                            .carries_no_token(request.headers()) =>
-                {
-                    Ok(Self(None))
-                }
-                Err(e) => Err(e),
-            }
+            let sessions = Sessions::from_app_data(&request)?;
+            let head = Head(request.headers());
+            let method = request.method().as_str();
+            let session = sessions.verify_request_if_any(method, &head).await?;
+            Ok(Self(
+                session.map(|(verified, source)| Session { verified, source }),
+            ))
         })
     }
 }
@@ -165,7 +161,13 @@ impl FromRequest for StrictSession {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let request = request.clone();
-        Box::pin(async move { session(&request, true).await.map(Self) })
+        Box::pin(async move {
+            let sessions = Sessions::from_app_data(&request)?;
+            let head = Head(request.headers());
+            let method = request.method().as_str();
+            let (verified, source) = sessions.verify_request_strict(method, &head).await?;
+            Ok(Self(Session { verified, source }))
+        })
     }
 }
 
@@ -178,15 +180,4 @@ impl FromRequest for Sessions {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Self::from_app_data(request))
     }
-}
-
-async fn session(request: &HttpRequest, strict: bool) -> Result<Session, SessionRejection> {
-    let sessions = Sessions::from_app_data(request)?;
-    let (token, source) = sessions.access_token(request)?;
-    let verified = if strict {
-        sessions.manager()?.verify_strict(token).await?
-    } else {
-        sessions.inner.backend.verify(token).await?
-    };
-    Ok(Session { verified, source })
 }

@@ -98,6 +98,18 @@
 //!   for your handlers too; [`not_found`] and [`method_not_allowed`] as
 //!   default services, [`no_store`] as middleware.
 //!
+//! # The protocol
+//!
+//! Everything here that does not depend on the framework (the configuration
+//! and its checks, the token source and the CSRF gate, the login flow, the
+//! session routes' answers, the error bodies) is
+//! [`sessionkit::web::SessionProtocol`], which [`Sessions`] derefs to; this
+//! crate turns requests into its inputs and its
+//! [`Answer`](sessionkit::web::Answer)s into responses. [`Transport`],
+//! [`Paths`] and [`TokenSource`] are re-exported from `sessionkit::web`, and
+//! [`SessionsBuilder`] is its builder. With [`Transport::Headers`] no answer
+//! sets or clears a cookie.
+//!
 //! # Transports
 //!
 //! With [`Transport::Cookies`] (the default) both tokens live in
@@ -131,15 +143,14 @@
 //! `Cache-Control: no-store`.
 #![forbid(unsafe_code)]
 
-mod backend;
 mod config;
 mod error;
 mod extract;
 mod login;
-mod respond;
 mod routes;
 
-pub use crate::config::{AUTH_MODE_HEADER, Paths, Sessions, SessionsBuilder, Transport};
+pub use crate::config::{Sessions, SessionsBuilder};
 pub use crate::error::{SessionRejection, error_response, method_not_allowed, no_store, not_found};
-pub use crate::extract::{OptionalSession, Session, StrictSession, TokenSource};
+pub use crate::extract::{OptionalSession, Session, StrictSession};
 pub use crate::login::{CreateLogin, LoggedIn, Login};
+pub use sessionkit::web::{AUTH_MODE_HEADER, Paths, TokenSource, Transport};

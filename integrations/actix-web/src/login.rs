@@ -3,19 +3,18 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture, Ready, ready};
+use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder};
 use serde::Serialize;
-use serde_json::Value;
-use sessionkit::{SessionError, SessionHandle, SessionTokens};
+use sessionkit::web::{LoginRequest, PendingLogin};
+use sessionkit::{SessionHandle, SessionTokens};
 
-use crate::config::Sessions;
-use crate::error::SessionRejection;
-use crate::respond::with_tokens;
+use crate::config::{Head, Sessions};
+use crate::error::{SessionRejection, respond};
 
 /// A login request, taken as a handler argument before the body: in cookie
 /// mode it has already passed the CSRF policy (login CSRF: another site
@@ -43,21 +42,10 @@ use crate::respond::with_tokens;
 /// it), then creates the new session and gives the answer:
 /// `{"user_id","session_handle"}` and both cookies, or in header mode the
 /// tokens in the body; `Cache-Control: no-store`.
+#[derive(Debug)]
 pub struct Login {
     sessions: Sessions,
-    header_mode: bool,
-    refresh_cookie: Option<String>,
-    access_cookie: Option<String>,
-    user_agent: Option<String>,
-}
-
-impl fmt::Debug for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Login")
-            .field("header_mode", &self.header_mode)
-            .field("user_agent", &self.user_agent)
-            .finish_non_exhaustive()
-    }
+    request: LoginRequest,
 }
 
 impl FromRequest for Login {
@@ -65,51 +53,27 @@ impl FromRequest for Login {
     type Future = Ready<Result<Self, SessionRejection>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Sessions::from_app_data(request).and_then(|s| Self::from_request_head(s, request)))
+        ready(Sessions::from_app_data(request).and_then(|sessions| {
+            let login = sessions.login_request(&Head(request.headers()))?;
+            Ok(Self {
+                sessions,
+                request: login,
+            })
+        }))
+    }
+}
+
+/// The request's head: `is_header_mode()` (the answer carries the tokens
+/// in its body rather than in cookies) and `user_agent()`.
+impl Deref for Login {
+    type Target = LoginRequest;
+
+    fn deref(&self) -> &LoginRequest {
+        &self.request
     }
 }
 
 impl Login {
-    fn from_request_head(
-        sessions: Sessions,
-        request: &HttpRequest,
-    ) -> Result<Self, SessionRejection> {
-        let headers = request.headers();
-        let header_mode = sessions.is_header_mode(request);
-        let (mut refresh_cookie, mut access_cookie) = (None, None);
-        if !header_mode {
-            sessions.check_csrf(headers)?;
-            refresh_cookie = sessions.refresh_cookie(headers).ok().map(str::to_owned);
-            access_cookie = sessions
-                .cookies()
-                .access_token_from_cookies(crate::config::values(headers, "cookie"))
-                .ok()
-                .map(str::to_owned);
-        }
-        let user_agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Self {
-            sessions,
-            header_mode,
-            refresh_cookie,
-            access_cookie,
-            user_agent,
-        })
-    }
-
-    /// Whether the answer carries the tokens in its body (header mode)
-    /// rather than in cookies.
-    pub fn is_header_mode(&self) -> bool {
-        self.header_mode
-    }
-
-    /// The request's `User-Agent`, if it is text.
-    pub fn user_agent(&self) -> Option<&str> {
-        self.user_agent.as_deref()
-    }
-
     /// Creates a session for `user_id`, whose credentials the application
     /// has just checked. Await it; name custom claims and server-side data
     /// first if needed.
@@ -121,76 +85,39 @@ impl Login {
     /// configuration.
     pub fn create(self, user_id: impl Into<String>) -> CreateLogin {
         CreateLogin {
-            login: self,
-            user_id: user_id.into(),
-            claims: Ok(Value::Null),
-            data: Ok(Value::Null),
+            sessions: self.sessions,
+            pending: self.request.create(user_id),
         }
-    }
-
-    /// Revokes the session the browser still holds, if its cookie is
-    /// genuine (SEC-08): a new login replaces it, and it would otherwise
-    /// linger in the session list with nobody able to use it.
-    async fn revoke_previous(&self) -> Result<(), SessionRejection> {
-        let manager = self.sessions.manager()?;
-        if let Some(token) = &self.refresh_cookie {
-            match manager.revoke_with_refresh_token(token).await {
-                Ok(_) => return Ok(()),
-                Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(token) = &self.access_cookie {
-            match manager.revoke_with_access_token(token).await {
-                Ok(_) | Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
     }
 }
 
 /// A login about to create its session, from [`Login::create`]; await it.
+#[derive(Debug)]
 #[must_use = "the session is only created when this is awaited"]
 pub struct CreateLogin {
-    login: Login,
-    user_id: String,
-    claims: Result<Value, String>,
-    data: Result<Value, String>,
-}
-
-impl fmt::Debug for CreateLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateLogin")
-            .field("user_id", &self.user_id)
-            .finish_non_exhaustive()
-    }
+    sessions: Sessions,
+    pending: PendingLogin,
 }
 
 impl CreateLogin {
     /// Custom claims for every access token of the session (see
     /// [`CreateSession::claims`](sessionkit::CreateSession::claims)).
-    pub fn claims(mut self, claims: impl Serialize) -> Self {
-        self.claims = serde_json::to_value(claims).map_err(|e| e.to_string());
-        self
+    pub fn claims(self, claims: impl Serialize) -> Self {
+        let pending = self.pending.claims(claims);
+        Self { pending, ..self }
     }
 
     /// Server-side data kept with the session, never sent to the client
     /// (see [`CreateSession::session_data`](sessionkit::CreateSession::session_data)).
-    pub fn session_data(mut self, data: impl Serialize) -> Self {
-        self.data = serde_json::to_value(data).map_err(|e| e.to_string());
-        self
+    pub fn session_data(self, data: impl Serialize) -> Self {
+        let pending = self.pending.session_data(data);
+        Self { pending, ..self }
     }
 
     async fn run(self) -> Result<LoggedIn, SessionRejection> {
-        let login = self.login;
-        let manager = login.sessions.manager()?;
-        let claims = self.claims.map_err(SessionError::InvalidClaims)?;
-        let data = self.data.map_err(SessionError::InvalidClaims)?;
-        login.revoke_previous().await?;
-        let tokens = manager.create(self.user_id, claims, data).await?;
+        let (tokens, answer) = self.sessions.login(self.pending).await?;
         Ok(LoggedIn {
-            response: with_tokens(&login.sessions, &tokens, login.header_mode),
+            response: respond(answer),
             tokens,
         })
     }

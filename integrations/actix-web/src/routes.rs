@@ -2,22 +2,17 @@
 //! list and revoking one session, the JWKS.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes, ServiceConfig};
-use actix_web::{FromRequest as _, HttpRequest, HttpResponse, Route};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use sessionkit::web::{BROWSER_CLIENT_JS, token_from_authorization};
-use sessionkit::{SessionError, SessionHandle};
+use actix_web::{HttpRequest, Route};
+use sessionkit::web::{Answer, Refusal};
 
-use crate::config::{Sessions, Transport, values};
-use crate::error::{SessionRejection, method_not_allowed};
-use crate::extract::StrictSession;
-use crate::respond::{logged_out, no_store, private_json, with_tokens};
+use crate::config::{Head, Sessions};
+use crate::error::respond;
 
-type Answer = Result<HttpResponse, SessionRejection>;
+type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 impl Sessions {
     /// Registers this configuration as app data (for the extractors) and
@@ -31,7 +26,7 @@ impl Sessions {
     /// | `GET /auth/sessions` | `[{"session_handle","created_at","last_active_at","current"}]`, times in Unix seconds, oldest first |
     /// | `DELETE /auth/sessions/{handle}` | revokes one of the caller's sessions; `404 not_found` for any other |
     /// | `GET /.well-known/jwks.json` | the public keys (EdDSA); `404 not_found` with HS256 |
-    /// | `GET /sessionkit.js` | the browser client, [`BROWSER_CLIENT_JS`] |
+    /// | `GET /sessionkit.js` | the browser client, [`BROWSER_CLIENT_JS`](sessionkit::web::BROWSER_CLIENT_JS) |
     ///
     /// Every answer has `Cache-Control: no-store`, errors are
     /// `{"error": code}`, and a method a route does not have is a JSON 405.
@@ -41,48 +36,35 @@ impl Sessions {
         move |config: &mut ServiceConfig| {
             config.app_data(sessions.clone());
             let paths = sessions.paths().clone();
-            config.service(resource(
-                &paths.client_js,
-                Method::GET,
-                &sessions,
-                client_js,
-            ));
-            if sessions.inner.backend.manager().is_none() {
+            let mut mount = |path: &str, method: Method, handler: Handler| {
+                config.service(resource(path, method, &sessions, handler));
+            };
+            mount(paths.client_js_path(), Method::GET, client_js);
+            if sessions.is_verify_only() {
                 return;
             }
-            config
-                .service(resource(&paths.refresh, Method::POST, &sessions, refresh))
-                .service(resource(&paths.logout, Method::POST, &sessions, logout))
-                .service(resource(
-                    &paths.logout_all,
-                    Method::POST,
-                    &sessions,
-                    logout_all,
-                ))
-                .service(resource(&paths.sessions, Method::GET, &sessions, list))
-                .service(resource(
-                    &format!("{}/{{handle}}", paths.sessions),
-                    Method::DELETE,
-                    &sessions,
-                    revoke_one,
-                ))
-                .service(resource(&paths.jwks, Method::GET, &sessions, jwks));
+            mount(paths.refresh_path(), Method::POST, refresh);
+            mount(paths.logout_path(), Method::POST, logout);
+            mount(paths.logout_all_path(), Method::POST, logout_all);
+            mount(paths.sessions_path(), Method::GET, list);
+            let one = format!("{}/{{handle}}", paths.sessions_path());
+            mount(&one, Method::DELETE, revoke_one);
+            mount(paths.jwks_path(), Method::GET, jwks);
         }
     }
 }
 
+/// A session route: the protocol's answer to a request and its body.
+type Handler = fn(Sessions, HttpRequest, Bytes) -> LocalBoxFuture<'static, Answer>;
+
 /// A resource answering one method with `handler`, and every other with a
-/// JSON 405.
-fn resource<F, Fut>(
+/// JSON 405 naming the method in `Allow`.
+fn resource(
     path: &str,
     method: Method,
     sessions: &Sessions,
-    handler: F,
-) -> impl actix_web::dev::HttpServiceFactory + 'static
-where
-    F: Fn(Sessions, HttpRequest, Bytes) -> Fut + Clone + 'static,
-    Fut: Future<Output = Answer> + 'static,
-{
+    handler: Handler,
+) -> impl actix_web::dev::HttpServiceFactory + 'static {
     let sessions = sessions.clone();
     let allow = method.to_string();
     web::resource(path)
@@ -91,190 +73,75 @@ where
             Route::new()
                 .method(method)
                 .to(move |request: HttpRequest, body: Bytes| {
-                    handler(sessions.clone(), request, body)
+                    let answer = handler(sessions.clone(), request, body);
+                    async move { respond(answer.await) }
                 }),
         )
         .default_service(web::to(move || {
-            let allow = allow.clone();
-            async move {
-                let mut response = method_not_allowed().await;
-                if let Ok(value) = HeaderValue::from_str(&allow) {
-                    response.headers_mut().insert(header::ALLOW, value);
-                }
-                response
-            }
+            let refusal = Refusal::method_not_allowed(allow.as_str());
+            async move { respond(refusal.into_answer()) }
         }))
 }
 
-/// The caller of an operation on sessions, checked against the store.
-async fn strict_caller(request: &HttpRequest) -> Result<StrictSession, SessionRejection> {
-    StrictSession::extract(request).await
+fn client_js(sessions: Sessions, _: HttpRequest, _: Bytes) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move { sessions.client_js() })
 }
 
-async fn client_js(_: Sessions, _: HttpRequest, _: Bytes) -> Answer {
-    Ok(HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .body(BROWSER_CLIENT_JS))
+fn refresh(
+    sessions: Sessions,
+    request: HttpRequest,
+    body: Bytes,
+) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move {
+        let head = Head(request.headers());
+        sessions.refresh(&head, &body).await
+    })
 }
 
-/// `{"refresh_token": ...}`, the body of refresh and logout in header mode.
-#[derive(Deserialize)]
-struct RefreshBody {
-    refresh_token: String,
+fn logout(
+    sessions: Sessions,
+    request: HttpRequest,
+    body: Bytes,
+) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move {
+        let head = Head(request.headers());
+        sessions.logout(&head, &body).await
+    })
 }
 
-fn refresh_from_body(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<RefreshBody>(body)
-        .ok()
-        .map(|b| b.refresh_token)
+fn logout_all(
+    sessions: Sessions,
+    request: HttpRequest,
+    _: Bytes,
+) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move {
+        let head = Head(request.headers());
+        let method = request.method().as_str();
+        sessions.logout_all(method, &head).await
+    })
 }
 
-async fn refresh(sessions: Sessions, request: HttpRequest, body: Bytes) -> Answer {
-    let manager = sessions.manager()?;
-    let header_mode = sessions.is_header_mode(&request);
-    let clearing = |e: SessionRejection| sessions.clearing(e);
-    let from_body;
-    let token = if header_mode {
-        from_body =
-            refresh_from_body(&body).ok_or_else(|| clearing(SessionRejection::unauthorized()))?;
-        from_body.as_str()
-    } else {
-        sessions.check_csrf(request.headers())?;
-        sessions
-            .refresh_cookie(request.headers())
-            .map_err(|e| clearing(e.into()))?
-    };
-    match manager.refresh(token).await {
-        Ok(tokens) => Ok(with_tokens(&sessions, &tokens, header_mode)),
-        Err(e) if e.http_status() == 401 => Err(clearing(SessionRejection::from(e))),
-        Err(e) => Err(SessionRejection::from(e)),
-    }
+fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move {
+        let head = Head(request.headers());
+        let method = request.method().as_str();
+        sessions.list_sessions(method, &head).await
+    })
 }
 
-/// Revokes with the refresh token if the request carries a genuine one,
-/// else with the access token (expired or not, but of the session's
-/// current or previous generation). 401, clearing the cookies, when
-/// neither is genuine.
-async fn logout(sessions: Sessions, request: HttpRequest, body: Bytes) -> Answer {
-    let manager = sessions.manager()?;
-    let headers = request.headers();
-    let unauthorized = || sessions.clearing(SessionRejection::unauthorized());
-    let bearer =
-        sessions.transport() != Transport::Cookies && headers.contains_key(header::AUTHORIZATION);
-    // A request with `Authorization` (or in header mode) is authenticated
-    // by its headers and body alone; otherwise by its cookies, after the
-    // CSRF check.
-    let (refresh, access) = if sessions.is_header_mode(&request) || bearer {
-        let access = if bearer {
-            Some(
-                token_from_authorization(values(headers, header::AUTHORIZATION.as_str()))
-                    .map_err(|e| sessions.clearing(e.into()))?,
-            )
-        } else {
-            None
-        };
-        (refresh_from_body(&body), access)
-    } else {
-        sessions.check_csrf(headers)?;
-        let access = sessions
-            .cookies()
-            .access_token_from_cookies(values(headers, header::COOKIE.as_str()))
-            .ok();
-        (
-            sessions.refresh_cookie(headers).ok().map(str::to_owned),
-            access,
-        )
-    };
-    let revoked = 'revoked: {
-        if let Some(token) = refresh {
-            match manager.revoke_with_refresh_token(&token).await {
-                Ok(handle) => break 'revoked handle.is_some(),
-                Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let token = access.ok_or_else(unauthorized)?;
-        match manager.revoke_with_access_token(token).await {
-            Ok(handle) => handle.is_some(),
-            Err(SessionError::Unauthorized(_)) => return Err(unauthorized()),
-            Err(e) => return Err(e.into()),
-        }
-    };
-    Ok(logged_out(
-        &sessions,
-        json!({ "revoked": u8::from(revoked) }),
-    ))
+fn revoke_one(
+    sessions: Sessions,
+    request: HttpRequest,
+    _: Bytes,
+) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move {
+        let head = Head(request.headers());
+        let method = request.method().as_str();
+        let handle = request.match_info().get("handle").unwrap_or_default();
+        sessions.revoke_session(method, &head, handle).await
+    })
 }
 
-async fn logout_all(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
-    let caller = strict_caller(&request).await?;
-    let revoked = sessions
-        .manager()?
-        .revoke_all_for_user(caller.user_id())
-        .await?;
-    Ok(logged_out(&sessions, json!({ "revoked": revoked })))
-}
-
-async fn list(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
-    let caller = strict_caller(&request).await?;
-    let current = caller.handle();
-    let list: Vec<Value> = sessions
-        .manager()?
-        .sessions_for_user(caller.user_id())
-        .await?
-        .into_iter()
-        .map(|s| {
-            let mut entry = match &sessions.inner.session_fields {
-                Some(fields) => fields(&s),
-                None => Map::new(),
-            };
-            entry.insert("session_handle".to_owned(), s.handle.to_string().into());
-            entry.insert(
-                "created_at".to_owned(),
-                s.created_at.unix_timestamp().into(),
-            );
-            let last_active = s.last_refreshed_at.unwrap_or(s.created_at);
-            entry.insert(
-                "last_active_at".to_owned(),
-                last_active.unix_timestamp().into(),
-            );
-            entry.insert("current".to_owned(), (s.handle == current).into());
-            Value::Object(entry)
-        })
-        .collect();
-    Ok(private_json(Value::Array(list)))
-}
-
-async fn revoke_one(sessions: Sessions, request: HttpRequest, _: Bytes) -> Answer {
-    let caller = strict_caller(&request).await?;
-    let manager = sessions.manager()?;
-    let handle: SessionHandle = request
-        .match_info()
-        .get("handle")
-        .and_then(|h| h.parse().ok())
-        .ok_or_else(SessionRejection::not_found_error)?;
-    // Another user's session is answered exactly like a missing one.
-    let owned = manager
-        .session(&handle)
-        .await?
-        .is_some_and(|s| s.user_id == caller.user_id());
-    if !owned || !manager.revoke(&handle).await? {
-        return Err(SessionRejection::not_found_error());
-    }
-    if handle == caller.handle() {
-        return Ok(logged_out(&sessions, json!({ "revoked": 1 })));
-    }
-    Ok(private_json(json!({ "revoked": 1 })))
-}
-
-async fn jwks(sessions: Sessions, _: HttpRequest, _: Bytes) -> Answer {
-    let jwks = sessions.manager()?.jwks();
-    if jwks.keys().is_empty() {
-        // HS256: there is no public key to publish.
-        return Err(SessionRejection::not_found_error());
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/jwk-set+json"))
-        .insert_header(no_store())
-        .body(jwks.to_json()))
+fn jwks(sessions: Sessions, _: HttpRequest, _: Bytes) -> LocalBoxFuture<'static, Answer> {
+    Box::pin(async move { sessions.jwks() })
 }

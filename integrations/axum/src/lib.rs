@@ -87,6 +87,18 @@
 //! reads `Authorization: Bearer`; [`Transport::Both`] does the former
 //! unless a request says `X-Auth-Mode: header` (or carries a bearer token).
 //!
+//! # The protocol
+//!
+//! Everything here that does not depend on the framework (the configuration
+//! and its checks, the token source and the CSRF gate, the login flow, the
+//! session routes' answers, the error bodies) is
+//! [`sessionkit::web::SessionProtocol`], which [`Sessions`] derefs to; this
+//! crate turns requests into its inputs and its
+//! [`Answer`](sessionkit::web::Answer)s into responses. [`Transport`],
+//! [`Paths`] and [`TokenSource`] are re-exported from `sessionkit::web`, and
+//! [`SessionsBuilder`] is its builder. With [`Transport::Headers`] no answer
+//! sets or clears a cookie.
+//!
 //! # Resource services
 //!
 //! [`Sessions::verify_only`] takes a [`sessionkit::Verifier`] (public keys
@@ -110,15 +122,15 @@
 #![forbid(unsafe_code)]
 
 mod config;
-mod engine;
 mod extract;
 mod login;
 mod response;
 mod routes;
 
-pub use crate::config::{AUTH_MODE_HEADER, Paths, Sessions, SessionsBuilder, Transport};
-pub use crate::extract::{Session, StrictSession, TokenSource};
+pub use crate::config::{Sessions, SessionsBuilder};
+pub use crate::extract::{Session, StrictSession};
 pub use crate::login::{CreateLogin, LoggedIn, Login};
 pub use crate::response::{
     SessionRejection, error_response, method_not_allowed, no_store, not_found,
 };
+pub use sessionkit::web::{AUTH_MODE_HEADER, Paths, TokenSource, Transport};

@@ -3,18 +3,18 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::ops::Deref;
 use std::pin::Pin;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderMap, header};
 use serde::Serialize;
-use serde_json::Value;
-use sessionkit::{SessionError, SessionHandle, SessionTokens};
+use sessionkit::web::{LoginRequest, PendingLogin};
+use sessionkit::{SessionHandle, SessionTokens};
 
-use crate::config::Sessions;
-use crate::response::{SessionRejection, with_tokens};
+use crate::config::{Head, Sessions};
+use crate::response::{SessionRejection, respond};
 
 /// A login request, taken as a handler argument before the body: in cookie
 /// mode it has already passed the CSRF policy (login CSRF: another site
@@ -38,21 +38,10 @@ use crate::response::{SessionRejection, with_tokens};
 /// }
 /// # use axum::response::IntoResponse;
 /// ```
+#[derive(Debug)]
 pub struct Login {
     sessions: Sessions,
-    header_mode: bool,
-    refresh_cookie: Option<String>,
-    access_cookie: Option<String>,
-    user_agent: Option<String>,
-}
-
-impl fmt::Debug for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Login")
-            .field("header_mode", &self.header_mode)
-            .field("user_agent", &self.user_agent)
-            .finish_non_exhaustive()
-    }
+    request: LoginRequest,
 }
 
 impl<S> FromRequestParts<S> for Login
@@ -64,130 +53,66 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let sessions = Sessions::from_ref(state);
-        Self::from_headers(sessions, &parts.headers)
+        let request = sessions.login_request(&Head(&parts.headers))?;
+        Ok(Self { sessions, request })
+    }
+}
+
+/// The request's head: `is_header_mode()` (the answer carries the tokens
+/// in its body rather than in cookies) and `user_agent()`.
+impl Deref for Login {
+    type Target = LoginRequest;
+
+    fn deref(&self) -> &LoginRequest {
+        &self.request
     }
 }
 
 impl Login {
-    fn from_headers(sessions: Sessions, headers: &HeaderMap) -> Result<Self, SessionRejection> {
-        let header_mode = sessions.is_header_mode(headers);
-        let (mut refresh_cookie, mut access_cookie) = (None, None);
-        if !header_mode {
-            sessions.check_csrf(headers)?;
-            refresh_cookie = sessions.refresh_cookie(headers).ok().map(str::to_owned);
-            access_cookie = sessions
-                .cookies()
-                .access_token_from_cookies(
-                    headers.get_all(header::COOKIE).iter().map(|v| v.as_bytes()),
-                )
-                .ok()
-                .map(str::to_owned);
-        }
-        let user_agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Self {
-            sessions,
-            header_mode,
-            refresh_cookie,
-            access_cookie,
-            user_agent,
-        })
-    }
-
-    /// Whether the answer carries the tokens in its body (header mode)
-    /// rather than in cookies.
-    pub fn is_header_mode(&self) -> bool {
-        self.header_mode
-    }
-
-    /// The request's `User-Agent`, if it is text.
-    pub fn user_agent(&self) -> Option<&str> {
-        self.user_agent.as_deref()
-    }
-
     /// Creates a session for `user_id`, whose credentials the application
     /// has just checked. Await it; name custom claims and server-side
-    /// data first if needed.
+    /// data first if needed. It first revokes the session the browser
+    /// still holds, if its cookie is genuine (SEC-48).
+    ///
+    /// # Errors
+    /// (When awaited.) `503 unavailable` if the store failed (no session
+    /// was created); `500 internal_error` for claims that are not a JSON
+    /// object or use a reserved name, an empty user id, or a verify-only
+    /// configuration.
     pub fn create(self, user_id: impl Into<String>) -> CreateLogin {
         CreateLogin {
-            login: self,
-            user_id: user_id.into(),
-            claims: Ok(Value::Null),
-            data: Ok(Value::Null),
+            sessions: self.sessions,
+            pending: self.request.create(user_id),
         }
-    }
-
-    /// Revokes the session the browser still holds, if its cookie is
-    /// genuine (SEC-48): a new login replaces it.
-    async fn revoke_previous(&self) -> Result<(), SessionRejection> {
-        let engine = self
-            .sessions
-            .inner
-            .engine()
-            .ok_or_else(SessionRejection::internal)?;
-        if let Some(token) = &self.refresh_cookie {
-            match engine.revoke_with_refresh_token(token).await {
-                Ok(_) => return Ok(()),
-                Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(token) = &self.access_cookie {
-            match engine.revoke_with_access_token(token).await {
-                Ok(_) | Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
     }
 }
 
 /// A login about to create its session, from [`Login::create`].
+#[derive(Debug)]
 #[must_use = "the session is only created when this is awaited"]
 pub struct CreateLogin {
-    login: Login,
-    user_id: String,
-    claims: Result<Value, String>,
-    data: Result<Value, String>,
-}
-
-impl fmt::Debug for CreateLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateLogin")
-            .field("user_id", &self.user_id)
-            .finish_non_exhaustive()
-    }
+    sessions: Sessions,
+    pending: PendingLogin,
 }
 
 impl CreateLogin {
     /// Custom claims for every access token of the session (see
     /// `sessionkit::CreateSession::claims`).
-    pub fn claims(mut self, claims: impl Serialize) -> Self {
-        self.claims = serde_json::to_value(claims).map_err(|e| e.to_string());
-        self
+    pub fn claims(self, claims: impl Serialize) -> Self {
+        let pending = self.pending.claims(claims);
+        Self { pending, ..self }
     }
 
     /// Server-side data kept with the session, never sent to the client.
-    pub fn session_data(mut self, data: impl Serialize) -> Self {
-        self.data = serde_json::to_value(data).map_err(|e| e.to_string());
-        self
+    pub fn session_data(self, data: impl Serialize) -> Self {
+        let pending = self.pending.session_data(data);
+        Self { pending, ..self }
     }
 
     async fn run(self) -> Result<LoggedIn, SessionRejection> {
-        let login = self.login;
-        let engine = login
-            .sessions
-            .inner
-            .engine()
-            .ok_or_else(SessionRejection::internal)?;
-        let claims = self.claims.map_err(SessionError::InvalidClaims)?;
-        let data = self.data.map_err(SessionError::InvalidClaims)?;
-        login.revoke_previous().await?;
-        let tokens = engine.create(self.user_id, claims, data).await?;
+        let (tokens, answer) = self.sessions.login(self.pending).await?;
         Ok(LoggedIn {
-            response: with_tokens(&login.sessions, &tokens, login.header_mode),
+            response: respond(answer),
             tokens,
         })
     }

@@ -1,20 +1,24 @@
-//! The session manager behind an object-safe trait, so that nothing in the
-//! integration carries the store's type.
+//! The session manager behind an object-safe trait, so that the protocol
+//! (and every handler of an integration) carries no store type; or a
+//! verifier alone, in a service that only verifies.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::pin::Pin;
 
 use serde_json::Value;
-use sessionkit::jwks::Jwks;
-use sessionkit::store::SessionStore;
-use sessionkit::{
-    RefreshError, SessionError, SessionHandle, SessionInfo, SessionManager, SessionTokens,
-    Verified, Verifier, VerifyError,
-};
+
+use crate::access_token::Verified;
+use crate::error::{RefreshError, SessionError, VerifyError};
+use crate::jwks::Jwks;
+use crate::manager::{SessionInfo, SessionManager, SessionTokens};
+use crate::record::SessionHandle;
+use crate::store::SessionStore;
+use crate::verifier::Verifier;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What the routes and extractors need of a [`SessionManager`].
+/// The operations of a [`SessionManager`] the protocol needs, over any
+/// store.
 pub(crate) trait Engine: Send + Sync + 'static {
     fn verify(&self, token: &str) -> Result<Verified, VerifyError>;
     fn verify_strict<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Verified, VerifyError>>;
@@ -33,17 +37,18 @@ pub(crate) trait Engine: Send + Sync + 'static {
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionHandle>, SessionError>>;
-    fn revoke(&self, handle: SessionHandle) -> BoxFuture<'_, Result<bool, SessionError>>;
+    fn revoke<'a>(&'a self, handle: &'a SessionHandle)
+    -> BoxFuture<'a, Result<bool, SessionError>>;
     fn revoke_all_for_user<'a>(&'a self, user: &'a str)
     -> BoxFuture<'a, Result<u64, SessionError>>;
     fn sessions_for_user<'a>(
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, SessionError>>;
-    fn session(
-        &self,
-        handle: SessionHandle,
-    ) -> BoxFuture<'_, Result<Option<SessionInfo>, SessionError>>;
+    fn session<'a>(
+        &'a self,
+        handle: &'a SessionHandle,
+    ) -> BoxFuture<'a, Result<Option<SessionInfo>, SessionError>>;
     fn jwks(&self) -> Jwks;
 }
 
@@ -62,12 +67,12 @@ impl<S: SessionStore> Engine for SessionManager<S> {
         claims: Value,
         data: Value,
     ) -> BoxFuture<'_, Result<SessionTokens, SessionError>> {
-        Box::pin(async move {
+        Box::pin(
             SessionManager::create(self, user_id)
                 .claims(claims)
                 .session_data(data)
-                .await
-        })
+                .into_future(),
+        )
     }
 
     fn refresh<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<SessionTokens, RefreshError>> {
@@ -88,8 +93,11 @@ impl<S: SessionStore> Engine for SessionManager<S> {
         Box::pin(SessionManager::revoke_with_access_token(self, token))
     }
 
-    fn revoke(&self, handle: SessionHandle) -> BoxFuture<'_, Result<bool, SessionError>> {
-        Box::pin(async move { SessionManager::revoke(self, &handle).await })
+    fn revoke<'a>(
+        &'a self,
+        handle: &'a SessionHandle,
+    ) -> BoxFuture<'a, Result<bool, SessionError>> {
+        Box::pin(SessionManager::revoke(self, handle))
     }
 
     fn revoke_all_for_user<'a>(
@@ -106,11 +114,11 @@ impl<S: SessionStore> Engine for SessionManager<S> {
         Box::pin(SessionManager::sessions_for_user(self, user))
     }
 
-    fn session(
-        &self,
-        handle: SessionHandle,
-    ) -> BoxFuture<'_, Result<Option<SessionInfo>, SessionError>> {
-        Box::pin(async move { SessionManager::session(self, &handle).await })
+    fn session<'a>(
+        &'a self,
+        handle: &'a SessionHandle,
+    ) -> BoxFuture<'a, Result<Option<SessionInfo>, SessionError>> {
+        Box::pin(SessionManager::session(self, handle))
     }
 
     fn jwks(&self) -> Jwks {
@@ -118,14 +126,17 @@ impl<S: SessionStore> Engine for SessionManager<S> {
     }
 }
 
-/// Where tokens are verified: a manager (the issuing application) or a
-/// verifier (a resource service with public keys only).
+/// Where tokens are verified: a manager (the issuing application, every
+/// operation) or a verifier (a resource service: public keys only, no
+/// store, no secret).
 pub(crate) enum Backend {
     Manager(Box<dyn Engine>),
     VerifyOnly(Verifier),
 }
 
 impl Backend {
+    /// Stateless verification; a verifier fetches keys it does not know
+    /// yet from its source (rate limited by the verifier).
     pub(crate) async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
         match self {
             Self::Manager(engine) => engine.verify(token),
