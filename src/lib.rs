@@ -82,7 +82,8 @@
 //!
 //! - [`store`]: for store authors: the [`SessionStore`](store::SessionStore)
 //!   trait and the record types it speaks of.
-//! - [`web`]: framework-agnostic HTTP helpers: cookies, token sources, CSRF.
+//! - [`web`]: framework-agnostic HTTP: cookies, token sources, CSRF, and
+//!   the session protocol (login, refresh, logout) integrations adapt.
 //! - [`jwks`]: publishing and loading public keys.
 //! - [`config`]: the defaults, with their reasons, and the theft policy.
 //! - [`clock`]: the clock, and a manual one for tests.
