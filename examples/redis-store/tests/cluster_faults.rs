@@ -18,6 +18,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -251,11 +252,66 @@ async fn signal(pid: &str, sig: &str) {
     assert!(status.success(), "kill -{sig} {pid}");
 }
 
+/// How long a node's election votes stay counted: Redis (7.0) treats an
+/// election as still running for twice the auth timeout, 2 × 2 × the node
+/// timeout (2,000 ms in `.ci/redis-cluster.sh`), and keeps its votes. A
+/// manual failover asked of a node inside that window "wins" at once with
+/// the old votes and its old epoch, a configuration the rest of the cluster
+/// rejects, and the node becomes a replica again; so a failover waits the
+/// window out (with a margin).
+const ELECTION_WINDOW: Duration = Duration::from_secs(9);
+
+/// When each node (by id) last won an election in these tests.
+static ELECTIONS: std::sync::Mutex<BTreeMap<String, Instant>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn elected(node: &Node) {
+    ELECTIONS
+        .lock()
+        .expect("elections")
+        .insert(node.id.clone(), Instant::now());
+}
+
 /// A manual failover (`CLUSTER FAILOVER` on the replica): the primary
-/// stops writes, the replica catches up, then takes over. Nothing is lost.
-async fn manual_failover(replica: &Node) {
+/// stops writes, the replica catches up, then takes over; nothing is lost.
+/// Done when the old primary replicates from the new one (a node that only
+/// said "master" for a moment has not taken over).
+async fn manual_failover(replica: &Node, primary: &Node) {
+    let last = ELECTIONS
+        .lock()
+        .expect("elections")
+        .get(&replica.id)
+        .copied();
+    if let Some(at) = last {
+        tokio::time::sleep_until((at + ELECTION_WINDOW).into()).await;
+    }
     let _: String = query(&replica.url(), redis::cmd("CLUSTER").arg("FAILOVER")).await;
+    elected(replica);
+    wait_replica_of(primary, replica).await;
     wait_role(&replica.url(), "master").await;
+}
+
+/// Waits until `node` is a replica of `primary`, its link up.
+async fn wait_replica_of(node: &Node, primary: &Node) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = node.url();
+    loop {
+        let role = info(&url, "replication", "role").await;
+        let port = info(&url, "replication", "master_port").await;
+        let link = info(&url, "replication", "master_link_status").await;
+        if role.as_deref() == Some("slave")
+            && port == Some(primary.port.to_string())
+            && link.as_deref() == Some("up")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not become a replica of {}",
+            primary.url()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Moves `slot` from `from` to `to`, one key at a time with a pause
@@ -521,14 +577,13 @@ async fn sec_18_manual_failover_under_refreshes_raises_no_false_theft() {
     };
     let runs = under_load(&store, "failover", |slot| async move {
         let (primary, replica) = owners(slot).await;
-        manual_failover(&replica).await;
-        wait_role(&primary.url(), "slave").await;
+        manual_failover(&replica, &primary).await;
         ensure_healthy().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (_, back) = owners(slot).await;
+        let (now, back) = owners(slot).await;
+        assert_eq!(now.id, replica.id, "the replica is the primary now");
         assert_eq!(back.id, primary.id, "the old primary is the replica now");
-        manual_failover(&back).await;
-        wait_role(&replica.url(), "slave").await;
+        manual_failover(&back, &now).await;
     })
     .await;
     check_lineages(&store, &runs, false).await;
@@ -551,10 +606,15 @@ async fn sec_18_primary_crash_under_refreshes_raises_no_false_theft() {
         let (primary, replica) = owners(slot).await;
         signal(&pid(&primary.url()).await, "KILL").await;
         wait_role(&replica.url(), "master").await;
+        elected(&replica);
         tokio::time::sleep(Duration::from_millis(500)).await;
         ensure_healthy().await;
-        manual_failover(&owners(slot).await.1).await;
-        wait_role(&primary.url(), "master").await;
+        let (promoted, restarted) = owners(slot).await;
+        assert_eq!(
+            restarted.id, primary.id,
+            "the restarted node is the replica"
+        );
+        manual_failover(&restarted, &promoted).await;
     })
     .await;
     check_lineages(&store, &runs, true).await;
@@ -636,7 +696,6 @@ async fn row_6_rotation_lost_by_failover_is_unauthorized_not_theft() {
 
     // Restart the dead node (it rejoins as a replica) and restore it.
     ensure_healthy().await;
-    manual_failover(&primary).await;
-    wait_role(&replica.url(), "slave").await;
+    manual_failover(&primary, &replica).await;
     ensure_healthy().await;
 }
