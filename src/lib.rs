@@ -203,8 +203,12 @@ pub mod web {
     ///   grace window of 0.
     /// - When the refresh fails with 401, `onLoggedOut(reason)` is called
     ///   with the `reason` of the refresh answer's JSON body (`theft`,
-    ///   `signed_out` or `expired`, see [`LogoutReason`]), or `null` when
-    ///   the server gave none; a page tells the user what happened.
+    ///   `signed_out` or `expired`, see [`LogoutReason`]); with `expired`
+    ///   when the server gave none but the session's time is up (the
+    ///   browser has then dropped the cookies, so the server saw no token;
+    ///   the client keeps the deadline from the last login or refresh
+    ///   answer's `session_expires_in`); otherwise with `null`. A page
+    ///   tells the user what happened.
     /// - `login(credentials)`, `logout()` (works with the refresh cookie
     ///   alone), `logoutEverywhere()`, `sessions()` and
     ///   `revokeSession(handle)` call the session routes; `createClient`

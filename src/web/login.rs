@@ -123,8 +123,8 @@ impl SessionProtocol {
     /// Creates the session of a login: first revokes the session the
     /// browser still holds, if its cookie is genuine (SEC-48: a new login
     /// replaces it), then answers as [`tokens_answer`](Self::tokens_answer):
-    /// the cookies and `{"user_id","session_handle"}`, or in header mode
-    /// both tokens in the body.
+    /// the cookies and `{"user_id","session_handle","session_expires_in"}`,
+    /// or in header mode both tokens in the body.
     ///
     /// # Errors
     /// 503 `unavailable` if the store failed (no session was created); 500

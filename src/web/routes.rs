@@ -229,16 +229,28 @@ impl SessionProtocol {
         )
     }
 
-    /// The answer to a login or a refresh: `{"user_id","session_handle"}`
-    /// and both cookies, or in header mode both tokens in the body
+    /// The answer to a login or a refresh:
+    /// `{"user_id","session_handle","session_expires_in"}` and both
+    /// cookies, or in header mode both tokens in the body
     /// (`"access_token"`, `"refresh_token"`) and no cookie.
+    ///
+    /// `session_expires_in` is the number of whole seconds until the
+    /// session ends unless it is refreshed first (its idle expiry, or its
+    /// absolute expiry if that comes sooner): the cookies' `Max-Age`. The
+    /// browser drops the cookies then, so a later refresh arrives with no
+    /// token and the server cannot tell an expired session from none; the
+    /// browser client keeps this deadline to tell the user that their
+    /// session expired.
     pub fn tokens_answer(&self, tokens: &SessionTokens, header_mode: bool) -> Answer {
+        let now = self.now();
+        let expires_in = (tokens.refresh_expires_at - now).whole_seconds().max(0);
         let mut body = Map::new();
         body.insert("user_id".to_owned(), tokens.user_id.as_str().into());
         body.insert(
             "session_handle".to_owned(),
             tokens.handle.to_string().into(),
         );
+        body.insert("session_expires_in".to_owned(), expires_in.into());
         if header_mode {
             let (access, refresh) = (tokens.access_token.expose(), tokens.refresh_token.expose());
             body.insert("access_token".to_owned(), access.into());
@@ -246,7 +258,7 @@ impl SessionProtocol {
             return Answer::json(200, &Value::Object(body));
         }
         let body = Value::Object(body);
-        let (cookies, now) = (self.cookies(), self.now());
+        let cookies = self.cookies();
         // The access cookie lives as long as the refresh token: once the
         // access token expires, the server must still see it to answer
         // `try_refresh_token` and to find the session at logout.

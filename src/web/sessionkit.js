@@ -15,9 +15,14 @@
 // is over).
 
 const COUNTER_KEY = "sessionkit.refreshes";
+const DEADLINE_KEY = "sessionkit.expires";
 const LOCK_NAME = "sessionkit-refresh";
+// How early a refusal may come and still be the session's expiry: the
+// cookies' Max-Age is in whole seconds and counted from their arrival.
+const DEADLINE_SLACK_MS = 2000;
 
 let memoryCounter = 0;
+let memoryDeadline = null;
 
 function readCounter() {
   try {
@@ -34,6 +39,28 @@ function bumpCounter() {
     window.localStorage.setItem(COUNTER_KEY, String(next));
   } catch (_) {
     // Storage blocked: this tab still counts its own refreshes.
+  }
+}
+
+// When the session ends unless it is refreshed first (milliseconds since
+// the epoch, this browser's clock), or null: the browser drops the cookies
+// then, and the server, seeing no token, cannot say that it expired.
+function readDeadline() {
+  try {
+    const value = window.localStorage.getItem(DEADLINE_KEY);
+    return value === null ? null : Number(value) || null;
+  } catch (_) {
+    return memoryDeadline;
+  }
+}
+
+function writeDeadline(deadline) {
+  memoryDeadline = deadline;
+  try {
+    if (deadline === null) window.localStorage.removeItem(DEADLINE_KEY);
+    else window.localStorage.setItem(DEADLINE_KEY, String(deadline));
+  } catch (_) {
+    // Storage blocked: this tab still keeps its own deadline.
   }
 }
 
@@ -55,11 +82,28 @@ async function jsonOf(response) {
   }
 }
 
+// A login or refresh answer says how long the session lives unless
+// refreshed (`session_expires_in`, seconds): the cookies' lifetime.
+async function noteDeadline(response) {
+  const seconds = (await jsonOf(response)).session_expires_in;
+  if (typeof seconds === "number") writeDeadline(Date.now() + seconds * 1000);
+}
+
+// Why a refused refresh ended the session: the server's reason, or
+// "expired" when the session's deadline has passed (its cookies are gone,
+// so the server could not tell), or null.
+function reasonOf(body) {
+  if (body.reason) return body.reason;
+  const deadline = readDeadline();
+  return deadline !== null && Date.now() >= deadline - DEADLINE_SLACK_MS ? "expired" : null;
+}
+
 /**
  * Creates a client. Options (all optional):
  * - `onLoggedOut(reason)`: called when the session cannot be refreshed;
  *   `reason` is "theft", "signed_out", "expired" or null (no session, or
- *   none the server could vouch for).
+ *   none the server could vouch for). "expired" also when the browser has
+ *   dropped the cookies because the session's time was up.
  * - `paths`: { login, refresh, logout, logoutAll, sessions }, defaulting to
  *   /auth/login, /auth/refresh, /auth/logout, /auth/logout-all, /auth/sessions.
  */
@@ -88,7 +132,10 @@ export function createClient(options = {}) {
     return withLock(async (waited) => {
       if (waited || readCounter() !== seen) return { ok: true, response: null, skipped: true };
       const response = await send(paths.refresh, { method: "POST" });
-      if (response.ok) bumpCounter();
+      if (response.ok) {
+        bumpCounter();
+        await noteDeadline(response);
+      }
       return { ok: response.ok, response, skipped: false };
     });
   }
@@ -110,8 +157,10 @@ export function createClient(options = {}) {
     if (!refreshed.ok) {
       const answer = refreshed.response;
       if (answer.status === 401) {
-        const body = await jsonOf(answer);
-        onLoggedOut(body.reason || null);
+        const reason = reasonOf(await jsonOf(answer));
+        // Said once: a later visit with no session is not an expiry.
+        writeDeadline(null);
+        onLoggedOut(reason);
       }
       return answer;
     }
@@ -143,7 +192,10 @@ export function createClient(options = {}) {
         body: JSON.stringify(credentials),
       });
       // New cookies: a tab waiting to refresh must retry, not refresh.
-      if (response.ok) bumpCounter();
+      if (response.ok) {
+        bumpCounter();
+        await noteDeadline(response);
+      }
       return response;
     },
 
@@ -151,6 +203,7 @@ export function createClient(options = {}) {
     async logout() {
       const response = await send(paths.logout, { method: "POST" });
       bumpCounter();
+      writeDeadline(null);
       return response;
     },
 
@@ -158,6 +211,7 @@ export function createClient(options = {}) {
     async logoutEverywhere() {
       const response = await sessionFetch(paths.logoutAll, { method: "POST" });
       bumpCounter();
+      writeDeadline(null);
       return response;
     },
 

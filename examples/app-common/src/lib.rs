@@ -359,6 +359,7 @@ pub fn build_manager(
         .signing_key(signing_key)
         .refresh_key(RefreshKey::generate(1)?)
         .access_ttl(settings.access_ttl)
+        .refresh_idle_ttl(settings.refresh_idle_ttl)
         .grace(settings.grace)
         .leeway(settings.leeway)
         .clock(SharedClock(clock))

@@ -68,6 +68,9 @@ pub struct Settings {
     pub grace: Duration,
     /// The JWT leeway (`SESSIONKIT_LEEWAY_SECS`, default 30).
     pub leeway: Duration,
+    /// How long a session lives without a refresh (not read from the
+    /// environment; default sessionkit's, 7 days; tests lower it).
+    pub refresh_idle_ttl: Duration,
     /// The signing algorithm (`SESSIONKIT_ALG`: `hs256`, the default, or
     /// `eddsa`, case-insensitive; EdDSA publishes its public key at
     /// `/.well-known/jwks.json`).
@@ -99,6 +102,7 @@ impl Settings {
             access_ttl: Duration::seconds(600),
             grace: Duration::seconds(10),
             leeway: Duration::seconds(30),
+            refresh_idle_ttl: sessionkit::config::DEFAULT_REFRESH_IDLE_TTL,
             algorithm: Algorithm::Hs256,
             origins: default_origins(addr),
             login_limits: LoginLimits::default(),

@@ -40,8 +40,8 @@ use crate::error::{SessionRejection, respond};
 /// Awaited, [`create`](Self::create) first revokes the session whose
 /// cookie the browser still sends, if it is genuine (a new login replaces
 /// it), then creates the new session and gives the answer:
-/// `{"user_id","session_handle"}` and both cookies, or in header mode the
-/// tokens in the body; `Cache-Control: no-store`.
+/// `{"user_id","session_handle","session_expires_in"}` and both cookies,
+/// or in header mode the tokens in the body; `Cache-Control: no-store`.
 #[derive(Debug)]
 pub struct Login {
     sessions: Sessions,
@@ -133,8 +133,9 @@ impl IntoFuture for CreateLogin {
 }
 
 /// A created session and its answer (a [`Responder`]): the cookies and
-/// `{"user_id","session_handle"}` (cookie mode), or both tokens in the
-/// JSON body (header mode), always with `Cache-Control: no-store`.
+/// `{"user_id","session_handle","session_expires_in"}` (cookie mode), or
+/// both tokens in the JSON body (header mode), always with
+/// `Cache-Control: no-store`.
 pub struct LoggedIn {
     response: HttpResponse,
     tokens: SessionTokens,

@@ -128,8 +128,9 @@ impl IntoFuture for CreateLogin {
 }
 
 /// A created session and its answer: the cookies and
-/// `{"user_id","session_handle"}` (cookie mode), or both tokens in the
-/// JSON body (header mode), always with `Cache-Control: no-store`.
+/// `{"user_id","session_handle","session_expires_in"}` (cookie mode), or
+/// both tokens in the JSON body (header mode), always with
+/// `Cache-Control: no-store`.
 pub struct LoggedIn {
     response: Response,
     tokens: SessionTokens,

@@ -8,8 +8,11 @@
 //! moment with no false theft alarm, a copied refresh cookie used by a
 //! thief and detected at the owner's next refresh (the page says so),
 //! logout, and "sign out everywhere" reaching a second browser profile
-//! (whose page says it was signed out from another device). Each scenario
-//! leaves a screenshot in `target/e2e/`.
+//! (whose page says it was signed out from another device). A second server,
+//! whose sessions idle out after a few seconds, shows a session that
+//! expired while the page was left alone: the browser drops the cookies,
+//! and the page says that the session expired. Each scenario leaves a
+//! screenshot in `target/e2e/`.
 //!
 //! Without a browser or driver the suite prints why and passes, unless
 //! `SESSIONKIT_REQUIRE_SERVICES=1`. `CHROME` and `CHROMEDRIVER` override
@@ -35,6 +38,9 @@ use crate::client::{ACCESS, REFRESH};
 
 /// How long the access token lives in the browser suite.
 const ACCESS_TTL_SECS: u64 = 2;
+
+/// How long a session lives without a refresh on the second server.
+const IDLE_TTL_SECS: u64 = 4;
 
 /// Runs the browser scenarios against `kind` on the memory store.
 ///
@@ -66,8 +72,17 @@ pub async fn run_browser_suite(kind: &AppKind) {
     .await
     .unwrap_or_else(|e| panic!("{}: the application did not start: {e}", kind.name))
     .unwrap_or_else(|| panic!("the memory store is always there"));
-    let outcome = with_browsers(kind.name, &running, &chrome, &driver).await;
+    let idling = start(kind, Backend::Memory, Arc::new(SystemClock), |s| {
+        s.access_ttl = Duration::seconds(ACCESS_TTL_SECS as i64);
+        s.refresh_idle_ttl = Duration::seconds(IDLE_TTL_SECS as i64);
+        s.leeway = Duration::ZERO;
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{}: the application did not start: {e}", kind.name))
+    .unwrap_or_else(|| panic!("the memory store is always there"));
+    let outcome = with_browsers(kind.name, &running, &idling, &chrome, &driver).await;
     running.finish().await;
+    idling.finish().await;
     match outcome {
         Ok(()) => println!(
             "{}: browser scenarios passed in {:?}",
@@ -83,6 +98,7 @@ pub async fn run_browser_suite(kind: &AppKind) {
 async fn with_browsers(
     app: &str,
     world: &Running,
+    idling: &Running,
     chrome: &std::path::Path,
     driver: &std::path::Path,
 ) -> Result<(), BoxError> {
@@ -90,10 +106,10 @@ async fn with_browsers(
     let (profile_one, profile_two) = (TempDir::new("one")?, TempDir::new("two")?);
     let first = driver.browser(chrome, &profile_one).await?;
     let second = driver.browser(chrome, &profile_two).await?;
-    let outcome = tokio::time::timeout(
-        StdDuration::from_secs(150),
-        scenarios(app, world, &first, &second),
-    )
+    let outcome = tokio::time::timeout(StdDuration::from_secs(180), async {
+        scenarios(app, world, &first, &second).await?;
+        idle_expiry(app, idling, &first).await
+    })
     .await;
     // Close the browsers before reporting, so none is left running.
     let _ = first.close().await;
@@ -188,6 +204,7 @@ async fn scenarios(
     log_in(first, base, "alice", "wonderland").await?;
     click(first, "#logout").await?;
     login_form_shown(first).await?;
+    shot(first, "5-logout").await?;
     let cookies = first.get_all_cookies().await?;
     ensure(
         !cookies.iter().any(|c| c.name() == ACCESS),
@@ -201,7 +218,6 @@ async fn scenarios(
         world.live_sessions("alice").await.is_empty(),
         "session revoked at logout",
     )?;
-    shot(first, "5-logout").await?;
 
     // 6. Sign out everywhere reaches a second browser profile.
     log_in(first, base, "bob", "builder").await?;
@@ -272,5 +288,31 @@ async fn two_tabs(world: &Running, first: &Client, base: &str) -> Result<(), Box
     ensure(
         world.live_sessions("alice").await.len() == 1,
         "session still live",
+    )
+}
+
+/// Scenario 7: a session idles out while its page is left open. The
+/// browser drops both cookies when their `Max-Age` (the session's idle
+/// expiry) runs out, so the next request and its refresh carry no token and
+/// the server cannot say why; the browser client kept the deadline from the
+/// last login or refresh, and the page says that the session expired. The
+/// message is given once: the next visit shows the login form alone.
+async fn idle_expiry(app: &str, world: &Running, client: &Client) -> Result<(), BoxError> {
+    let base = world.base.as_str();
+    log_in(client, base, "alice", "wonderland").await?;
+    ensure(world.live_sessions("alice").await.len() == 1, "one session")?;
+    tokio::time::sleep(StdDuration::from_secs(IDLE_TTL_SECS + 2)).await;
+    click(client, "#reload").await?;
+    logged_out_saying(client, "Your session expired").await?;
+    screenshot(client, app, "7-expired").await?;
+    ensure(
+        refresh_cookie(client, base, REFRESH).await?.is_none(),
+        "the browser kept the refresh cookie past the session's expiry",
+    )?;
+    client.goto(base).await?;
+    login_form_shown(client).await?;
+    ensure(
+        message(client).await?.is_empty(),
+        "the expiry message came back on the next visit",
     )
 }

@@ -21,6 +21,8 @@ pub(super) async fn sec_35_sec_36_login_sets_both_cookies_with_secure_attributes
     assert!(answer.json.get("refresh_token").is_none());
 
     let week = 7 * 24 * 3600;
+    // The cookies' lifetime, for the browser client to tell an expiry.
+    assert_eq!(answer.json["session_expires_in"], week, "{}", answer.text);
     let expected = |path: &str| {
         vec![
             "HttpOnly".to_owned(),

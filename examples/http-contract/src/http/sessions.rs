@@ -73,7 +73,10 @@ pub(super) async fn deleting_one_of_my_sessions_works(ctx: Arc<Ctx>) {
         answer.set_cookies()
     );
     assert_eq!(ctx.live("alice").await, 1);
-    ctx.refresh(&phone).await.assert_error(401, "unauthorized");
+    // The phone is told why: it was signed out from another device.
+    let refused = ctx.refresh(&phone).await;
+    refused.assert_error(401, "unauthorized");
+    assert_eq!(refused.json["reason"], "signed_out", "{}", refused.text);
     let laptop = crate::client::Jar::from(&ctx.refresh(&laptop).await);
     // Revoking the current session logs this browser out.
     let own = ctx.handle_of(&laptop).await;
