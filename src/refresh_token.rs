@@ -357,6 +357,8 @@ impl Reader<'_> {
 mod tests {
     use std::marker::PhantomData;
 
+    use hmac::digest::block_api::{Buffer, CoreProxy};
+
     use super::*;
 
     /// `is_clone()` is the inherent method (true) when `T: Clone`, and
@@ -388,6 +390,14 @@ mod tests {
         zeroize_on_drop::<RefreshKey>();
         zeroize_on_drop::<crate::AccessToken>();
         zeroize_on_drop::<crate::SigningKey>();
+        // The keys' HMAC-SHA256 states (and every state cloned from them)
+        // are two SHA-256 cores and a block buffer; `Hmac` carries no
+        // marker of its own, so the parts are checked: each wipes itself
+        // when dropped only with the `zeroize` features of `sha2` and
+        // `hmac`, which this crate turns on.
+        zeroize_on_drop::<sha2::Sha256>();
+        zeroize_on_drop::<<sha2::Sha256 as CoreProxy>::Core>();
+        zeroize_on_drop::<Buffer<<HmacSha256 as CoreProxy>::Core>>();
         assert!(!(&Probe::<RefreshSecret>(PhantomData)).is_clone());
         assert!(!(&Probe::<Presented>(PhantomData)).is_clone());
         // The probe does tell: a token may be cloned (to send it twice).
