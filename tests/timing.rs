@@ -113,8 +113,13 @@ fn sec_04_secret_hash_comparison_time_does_not_depend_on_the_first_wrong_byte() 
 
 /// SEC-50: looking a token up in the cache of verified tokens takes the
 /// same time wherever it first differs from a cached one (here: at the
-/// first or the last character of the signature of a cached token; both
-/// then fail the signature check, whose MAC comparison is constant-time).
+/// first or the last character of the signature of a cached token), as an
+/// attacker timing requests sees it: the lookup is by a keyed hash of the
+/// whole token, so a near miss lands elsewhere and is verified in full,
+/// whose MAC comparison is constant-time. Should a keyed hash collide, the
+/// stored token is compared with `constant_time_eq`
+/// (`verify_cache::sec_50_a_hash_collision_is_never_answered_from_the_cache`
+/// shows that comparison decides).
 #[test]
 #[ignore = "measures time; run by hand with --release"]
 fn sec_50_cached_lookup_time_does_not_depend_on_the_first_wrong_byte() {
