@@ -1,6 +1,7 @@
 //! EdDSA verification: sessionkit's `Verifier::verify` (parsing, strict
 //! header checks, signature, claims) against the bare signature check it is
-//! built on, and the same token verified again through a verifier with a
+//! built on (`verify_strict`, which sessionkit uses, and the plain
+//! `verify`), and the same token verified again through a verifier with a
 //! cache of verified tokens.
 //!
 //! `cargo bench --bench eddsa -- --warm-up-time 1 --measurement-time 3`
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
+use ed25519_dalek::Verifier as _;
 use serde_json::json;
 use sessionkit::clock::ManualClock;
 use sessionkit::{MemoryStore, RefreshKey, SessionManager, SigningKey, Verifier};
@@ -86,6 +88,15 @@ fn verify_eddsa(c: &mut Criterion) {
         b.iter(|| {
             public
                 .verify_strict(black_box(signing_input.as_bytes()), black_box(&signature))
+                .unwrap()
+        })
+    });
+    // The plain check (`Verifier::verify`, without `verify_strict`'s
+    // rejection of small-order keys and non-canonical points).
+    group.bench_function("ed25519_dalek_verify", |b| {
+        b.iter(|| {
+            public
+                .verify(black_box(signing_input.as_bytes()), black_box(&signature))
                 .unwrap()
         })
     });
