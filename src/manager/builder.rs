@@ -96,7 +96,12 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
 
     /// A former signing key, retired at `retired_at`. It keeps verifying
     /// tokens for the access lifetime plus the leeway after that, so that
-    /// no token it signed is rejected early (SEC-34), then stops.
+    /// no token it signed is rejected early (SEC-34). After that window it
+    /// makes no token valid, but still recognises the expired tokens it
+    /// signed: they answer [`TryRefresh`](crate::VerifyError::TryRefresh)
+    /// and can log their session out (SEC-44). Keep it configured for the
+    /// refresh idle lifetime, so that a client that was away refreshes
+    /// instead of being sent to the login form.
     pub fn retired_signing_key(mut self, key: SigningKey, retired_at: OffsetDateTime) -> Self {
         self.retired_signing_keys.push((key, retired_at));
         self

@@ -1,4 +1,4 @@
-//! [`SessionManager::refresh`]: the refresh table of ROTATION.md, applied.
+//! [`SessionManager::refresh`]: the refresh table (see the `rotation` module), applied.
 //!
 //! One loop. Each round asks the store for the one write the table allows
 //! (row 4, [`SessionStore::rotate_if_current`]); when it does not apply,

@@ -348,7 +348,7 @@ impl<S: SessionStore> Ctx<'_, S> {
             (true, false) => {
                 assert!(
                     matches!(retry, Err(RefreshError::TokenTheftDetected { .. })),
-                    "outside the grace, the retired token is reuse (ROTATION.md row 7), got \
+                    "outside the grace, the retired token is reuse (the refresh table's row 7), got \
                      {retry:?} ({})",
                     self.context()
                 );

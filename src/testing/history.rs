@@ -1,5 +1,5 @@
 //! Randomized concurrent histories, checked for linearizability against a
-//! reference model of the refresh table (ROTATION.md).
+//! reference model of the refresh table (the `rotation` module).
 //!
 //! Each round creates one session, rotates it a few times, then lets
 //! participants act on it at once: the owner refreshing with the newest

@@ -229,7 +229,7 @@ where
 /// - a retry with the presented refresh token inside the grace window
 ///   receives the persisted successor (the same one every time, and the
 ///   same one the client received if it did); after the window, it is
-///   theft exactly when the rotation was persisted (ROTATION.md row 7);
+///   theft exactly when the rotation was persisted (the refresh table's row 7);
 ///   with nothing persisted, the old token still works.
 ///
 /// `make_store` is called once per operation and should return an empty,

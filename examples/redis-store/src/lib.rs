@@ -203,7 +203,7 @@
 //! rotation, the client holds a token of a generation the store never
 //! reached: its refresh fails as unauthorized
 //! ([`Rejection::FutureGeneration`](sessionkit::Rejection::FutureGeneration),
-//! ROTATION.md row 6), never as theft, and the user logs in again; and the
+//! the refresh table's row 6), never as theft, and the user logs in again; and the
 //! token it replaced is current again, so a thief holding that token could
 //! refresh once without being detected. A lost create is a session whose
 //! tokens do not work; a lost revocation is a session that works again

@@ -1,6 +1,6 @@
 //! The cluster changing under running refreshes: a slot migration, a
 //! manual failover, a crashed primary, and a rotation lost by asynchronous
-//! replication (ROTATION.md row 6).
+//! replication (the refresh table's row 6).
 //!
 //! These tests stop, kill and restart the processes of the local cluster
 //! that `.ci/redis-cluster.sh` starts (they call it to restart a node), so
@@ -621,7 +621,7 @@ async fn sec_18_primary_crash_under_refreshes_raises_no_false_theft() {
     ensure_healthy().await;
 }
 
-/// ROTATION.md row 6: a rotation acknowledged by a primary and lost with
+/// The refresh table's row 6: a rotation acknowledged by a primary and lost with
 /// it (asynchronous replication: the replica never received it) ends, for
 /// the client holding the newer token, as unauthorized, never as theft;
 /// and the token it replaced works again (what the failover lost).
