@@ -464,11 +464,38 @@ impl KeySet {
 
     /// Public keys only: a key set that can verify and never sign.
     pub(crate) fn verify_only(keys: Vec<VerifyingKey>) -> Result<Self, ConfigError> {
+        Self::verify_only_with_removed(keys, Vec::new())
+    }
+
+    /// Public keys only, with keys their publisher has since `removed`
+    /// (each with the instant it was removed): those vouch for expired
+    /// tokens only ([`Trust::ExpiredOnly`]), as an issuer's retired key
+    /// past its window does.
+    pub(crate) fn verify_only_with_removed(
+        keys: Vec<VerifyingKey>,
+        removed: Vec<(VerifyingKey, OffsetDateTime)>,
+    ) -> Result<Self, ConfigError> {
         Self::from_keys(
             keys.into_iter()
                 .map(|k| (Key::Verifying(k), None))
+                .chain(
+                    removed
+                        .into_iter()
+                        .map(|(k, at)| (Key::Verifying(k), Some(at))),
+                )
                 .collect(),
         )
+    }
+
+    /// The public keys of a verify-only set, each with the instant it was
+    /// removed, if it was.
+    pub(crate) fn verifying_keys(
+        &self,
+    ) -> impl Iterator<Item = (&VerifyingKey, Option<OffsetDateTime>)> {
+        self.keys.iter().filter_map(|(key, until)| match key {
+            Key::Verifying(key) => Some((key, *until)),
+            Key::Signing(_) => None,
+        })
     }
 
     fn from_keys(keys: Vec<(Key, Option<OffsetDateTime>)>) -> Result<Self, ConfigError> {

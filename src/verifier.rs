@@ -8,10 +8,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::access_token::{self, Expiry, Validation, Verified};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_REFRESH_IDLE_TTL};
 use crate::error::{ConfigError, Rejection, VerifyError};
-use crate::jwks::{DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource};
-use crate::keys::KeySet;
+use crate::jwks::{DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource, MAX_JWKS_KEYS};
+use crate::keys::{KeySet, VerifyingKey};
 use crate::verify_cache::VerifyCache;
 
 /// Verifies access tokens with public keys only: for services that accept
@@ -46,6 +46,9 @@ struct Inner {
     clock: Box<dyn Clock>,
     source: Option<Box<dyn JwksSource>>,
     min_fetch_interval: Duration,
+    /// How long a key the JWKS no longer lists still recognises the expired
+    /// tokens it signed.
+    removed_key_retention: Duration,
     /// When the last fetch started, successful or not.
     last_fetch: Mutex<Option<OffsetDateTime>>,
 }
@@ -69,6 +72,7 @@ impl Verifier {
             clock: Box::new(SystemClock),
             source: None,
             min_fetch_interval: DEFAULT_MIN_FETCH_INTERVAL,
+            removed_key_retention: DEFAULT_REFRESH_IDLE_TTL,
             cache_capacity: 0,
         }
     }
@@ -77,9 +81,11 @@ impl Verifier {
     ///
     /// # Errors
     /// [`VerifyError::TryRefresh`] when the token is genuine and valid but
-    /// expired; [`VerifyError::Unauthorized`] for anything else, with
-    /// [`Rejection::UnknownKey`] for a kid not in the key set (HS256 tokens
-    /// included: a verifier holds no HMAC secret).
+    /// expired, also when its key has since left the JWKS (see
+    /// [`VerifierBuilder::removed_key_retention`]); [`VerifyError::Unauthorized`]
+    /// for anything else, with [`Rejection::UnknownKey`] for a kid not in
+    /// the key set (HS256 tokens included: a verifier holds no HMAC secret)
+    /// and for a token still valid whose key has left the JWKS.
     pub fn verify(&self, access_token: &str) -> Result<Verified, VerifyError> {
         let keys = self.key_set();
         let now = self.inner.clock.now();
@@ -121,20 +127,20 @@ impl Verifier {
         }
         let json = source.fetch().await.map_err(VerifyError::KeySource)?;
         let jwks = Jwks::from_json(&json).map_err(|err| VerifyError::KeySource(Box::new(err)))?;
-        let keys = KeySet::verify_only(jwks.into_keys())
+        self.replace_keys(jwks.into_keys())
             .map_err(|err| VerifyError::KeySource(Box::new(err)))?;
-        self.replace_keys(keys);
         self.verify(access_token)
     }
 
     /// Replaces the key set with the keys of `jwks`, for applications that
-    /// fetch the JWKS on their own schedule.
+    /// fetch the JWKS on their own schedule. Keys `jwks` no longer lists
+    /// keep recognising the expired tokens they signed for a while (see
+    /// [`VerifierBuilder::removed_key_retention`]).
     ///
     /// # Errors
     /// [`ConfigError::DuplicateKeyId`] (which a parsed [`Jwks`] never has).
     pub fn set_jwks(&self, jwks: Jwks) -> Result<(), ConfigError> {
-        self.replace_keys(KeySet::verify_only(jwks.into_keys())?);
-        Ok(())
+        self.replace_keys(jwks.into_keys())
     }
 
     /// Takes the right to fetch if the last fetch started at least the
@@ -165,17 +171,35 @@ impl Verifier {
         )
     }
 
-    fn replace_keys(&self, keys: KeySet) {
-        *self
+    /// Makes `fresh` the trusted keys. A key of the current set that
+    /// `fresh` does not list (by kid) has been removed by the issuer, who
+    /// removes a retired key once every token it signed has expired: it is
+    /// kept, from the instant of its removal and for the retention period,
+    /// as the signer of expired tokens only, which then ask for a refresh
+    /// rather than a login (SEC-44); it never makes a token valid.
+    fn replace_keys(&self, fresh: Vec<VerifyingKey>) -> Result<(), ConfigError> {
+        let now = self.inner.clock.now();
+        let retention = self.inner.removed_key_retention;
+        let mut current = self
             .inner
             .keys
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+            .unwrap_or_else(PoisonError::into_inner);
+        let removed = current
+            .verifying_keys()
+            .filter(|(key, _)| fresh.iter().all(|k| k.kid() != key.kid()))
+            .map(|(key, since)| (key.clone(), since.unwrap_or(now)))
+            .filter(|(_, since)| now < since.saturating_add(retention))
+            .take(MAX_JWKS_KEYS)
+            .collect();
+        *current = Arc::new(KeySet::verify_only_with_removed(fresh, removed)?);
+        drop(current);
         // Entries name the key set that verified them and are never
         // answered under another; this only frees their memory.
         if let Some(cache) = &self.inner.cache {
             cache.clear();
         }
+        Ok(())
     }
 }
 
@@ -186,6 +210,7 @@ pub struct VerifierBuilder {
     clock: Box<dyn Clock>,
     source: Option<Box<dyn JwksSource>>,
     min_fetch_interval: Duration,
+    removed_key_retention: Duration,
     cache_capacity: usize,
 }
 
@@ -251,6 +276,25 @@ impl VerifierBuilder {
         self
     }
 
+    /// How long a key that a new JWKS (from the source or
+    /// [`Verifier::set_jwks`]) no longer lists still recognises the
+    /// expired tokens it signed, default
+    /// [7 days](crate::config::DEFAULT_REFRESH_IDLE_TTL), the issuer's
+    /// default refresh idle lifetime; zero forgets such keys at once.
+    ///
+    /// An issuer stops publishing a retired key once every token it signed
+    /// has expired. A client that was away still holds such a token and a
+    /// live refresh token: answered [`VerifyError::TryRefresh`] it
+    /// refreshes, while "unauthorized" would send it to the login form.
+    /// A removed key never makes a token valid: a token it signed that
+    /// claims to be still valid is refused. Match the issuer's refresh
+    /// idle lifetime. The memory of removed keys is the verifier's own: a
+    /// verifier built from a JWKS that already lacks a key does not know it.
+    pub fn removed_key_retention(mut self, retention: Duration) -> Self {
+        self.removed_key_retention = retention;
+        self
+    }
+
     /// Keeps up to `capacity` verified access tokens, so that a token seen
     /// before is answered without the signature check; 0 (the default) for
     /// none. Worth it for EdDSA tokens, whose verification costs about
@@ -268,13 +312,19 @@ impl VerifierBuilder {
     /// # Errors
     /// [`ConfigError::MissingKey`] with neither keys nor a source;
     /// [`ConfigError::DuplicateKeyId`]; [`ConfigError::InvalidSetting`] for
-    /// a leeway that is not 0 to 300 whole seconds or a negative fetch
-    /// interval.
+    /// a leeway that is not 0 to 300 whole seconds, a negative fetch
+    /// interval or a negative removed-key retention.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         self.config.validate()?;
         if self.min_fetch_interval < Duration::ZERO {
             return Err(ConfigError::InvalidSetting {
                 name: "min_fetch_interval",
+                reason: "must not be negative",
+            });
+        }
+        if self.removed_key_retention < Duration::ZERO {
+            return Err(ConfigError::InvalidSetting {
+                name: "removed_key_retention",
                 reason: "must not be negative",
             });
         }
@@ -296,6 +346,7 @@ impl VerifierBuilder {
                 clock: self.clock,
                 source: self.source,
                 min_fetch_interval: self.min_fetch_interval,
+                removed_key_retention: self.removed_key_retention,
                 last_fetch: Mutex::new(None),
             }),
         })

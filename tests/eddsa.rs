@@ -415,6 +415,75 @@ async fn verify_or_fetch_keys_learns_a_new_key_with_one_fetch() {
     );
 }
 
+/// SEC-44 on a resource service: once the issuer stops publishing a retired
+/// key (every token it signed has expired), a verifier that learns the new
+/// JWKS still recognises the expired tokens that key signed: they ask for
+/// a refresh, so a client that was away is not sent to the login form. The
+/// removed key never makes a token valid, and is forgotten after the
+/// retention period (the issuer's refresh idle lifetime, 7 days by default).
+#[tokio::test]
+async fn sec_44_a_key_the_jwks_drops_still_sends_its_expired_tokens_to_refresh() {
+    let clock = clock();
+    let old = manager_with(&clock, |b| {
+        b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
+    });
+    let new = manager_with(&clock, |b| {
+        b.signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
+    });
+    let (verifier, fetches) = refreshing_verifier(old.jwks(), Ok(new.jwks_json()), &clock);
+    let old_token = token(&old).await;
+    assert!(verifier.verify(&old_token).is_ok());
+    // A token of the new key: the verifier fetches the JWKS, which no
+    // longer lists "old".
+    assert!(
+        verifier
+            .verify_or_fetch_keys(&token(&new).await)
+            .await
+            .is_ok()
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // The removed key vouches for no valid token...
+    assert_eq!(
+        rejection(verifier.verify(&old_token)),
+        Rejection::UnknownKey
+    );
+    // ...but its expired tokens ask for a refresh, not a login.
+    clock.advance(Duration::minutes(11));
+    assert!(matches!(
+        verifier.verify(&old_token),
+        Err(VerifyError::TryRefresh)
+    ));
+    // Later key sets keep it for the rest of the retention period, counted
+    // from its removal.
+    clock.advance(Duration::days(6));
+    verifier.set_jwks(new.jwks()).unwrap();
+    assert!(matches!(
+        verifier.verify(&old_token),
+        Err(VerifyError::TryRefresh)
+    ));
+    clock.advance(Duration::days(1));
+    verifier.set_jwks(new.jwks()).unwrap();
+    assert_eq!(
+        rejection(verifier.verify(&old_token)),
+        Rejection::UnknownKey
+    );
+
+    // With no retention the removed key is forgotten at once.
+    let forgetful = Verifier::builder()
+        .jwks(old.jwks())
+        .issuer("https://auth.example")
+        .audience("api")
+        .clock(Arc::clone(&clock))
+        .removed_key_retention(Duration::ZERO)
+        .build()
+        .unwrap();
+    forgetful.set_jwks(new.jwks()).unwrap();
+    assert_eq!(
+        rejection(forgetful.verify(&old_token)),
+        Rejection::UnknownKey
+    );
+}
+
 #[tokio::test]
 async fn verify_or_fetch_keys_flood_of_bogus_kids_fetches_once_per_interval() {
     let clock = clock();
@@ -527,5 +596,15 @@ fn verifier_configuration_errors() {
             .min_fetch_interval(Duration::seconds(-1))
             .build(),
         Err(ConfigError::InvalidSetting { .. })
+    ));
+    assert!(matches!(
+        Verifier::builder()
+            .jwks(Jwks::default())
+            .removed_key_retention(Duration::seconds(-1))
+            .build(),
+        Err(ConfigError::InvalidSetting {
+            name: "removed_key_retention",
+            ..
+        })
     ));
 }
