@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::TryRng as _;
 use serde::Serialize;
 use sha2::Sha256;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroize as _;
 
 use crate::error::ConfigError;
@@ -424,6 +424,11 @@ impl Trust {
 #[derive(Clone, Debug)]
 pub(crate) struct KeySet {
     keys: Vec<(Key, Option<OffsetDateTime>)>,
+    /// How long after its deadline a key is forgotten altogether; `None`:
+    /// never (an issuer's retired keys, which its application configures).
+    /// A verifier's keys that its JWKS dropped are forgotten after the
+    /// verifier's retention period.
+    forget_after: Option<Duration>,
     /// Unique to this key set among those the process makes: what a cache
     /// of verified tokens checks, so that no entry outlives the keys that
     /// verified it.
@@ -464,18 +469,20 @@ impl KeySet {
 
     /// Public keys only: a key set that can verify and never sign.
     pub(crate) fn verify_only(keys: Vec<VerifyingKey>) -> Result<Self, ConfigError> {
-        Self::verify_only_with_removed(keys, Vec::new())
+        Self::verify_only_with_removed(keys, Vec::new(), Duration::ZERO)
     }
 
     /// Public keys only, with keys their publisher has since `removed`
     /// (each with the instant it was removed): those vouch for expired
     /// tokens only ([`Trust::ExpiredOnly`]), as an issuer's retired key
-    /// past its window does.
+    /// past its window does, and are forgotten `retention` after their
+    /// removal.
     pub(crate) fn verify_only_with_removed(
         keys: Vec<VerifyingKey>,
         removed: Vec<(VerifyingKey, OffsetDateTime)>,
+        retention: Duration,
     ) -> Result<Self, ConfigError> {
-        Self::from_keys(
+        let mut set = Self::from_keys(
             keys.into_iter()
                 .map(|k| (Key::Verifying(k), None))
                 .chain(
@@ -484,7 +491,9 @@ impl KeySet {
                         .map(|(k, at)| (Key::Verifying(k), Some(at))),
                 )
                 .collect(),
-        )
+        )?;
+        set.forget_after = Some(retention);
+        Ok(set)
     }
 
     /// The public keys of a verify-only set, each with the instant it was
@@ -509,7 +518,19 @@ impl KeySet {
             }
         }
         let id = NEXT_KEY_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { keys, id })
+        Ok(Self {
+            keys,
+            forget_after: None,
+            id,
+        })
+    }
+
+    /// Whether a key with this deadline is still known at `now`.
+    fn known(&self, until: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+        match (until, self.forget_after) {
+            (Some(until), Some(after)) => now < until.saturating_add(after),
+            _ => true,
+        }
     }
 
     /// This key set's id, unique in the process.
@@ -524,6 +545,7 @@ impl KeySet {
         self.keys
             .iter()
             .find(|(key, _)| key.kid().as_bytes() == kid.as_bytes())
+            .filter(|(_, until)| self.known(*until, now))
             .map(|(key, until)| (key, Trust::at(*until, now)))
     }
 
@@ -539,6 +561,7 @@ impl KeySet {
         self.keys
             .iter()
             .find(|(key, _)| key.encoded_header().as_bytes() == header.as_bytes())
+            .filter(|(_, until)| self.known(*until, now))
             .map(|(key, until)| (key, Trust::at(*until, now)))
     }
 

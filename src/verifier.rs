@@ -10,7 +10,9 @@ use crate::access_token::{self, Expiry, Validation, Verified};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DEFAULT_REFRESH_IDLE_TTL};
 use crate::error::{ConfigError, Rejection, VerifyError};
-use crate::jwks::{DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource, MAX_JWKS_KEYS};
+use crate::jwks::{
+    DEFAULT_MAX_KEY_AGE, DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource, MAX_JWKS_KEYS,
+};
 use crate::keys::{KeySet, VerifyingKey};
 use crate::verify_cache::VerifyCache;
 
@@ -49,6 +51,10 @@ struct Inner {
     /// How long a key the JWKS no longer lists still recognises the expired
     /// tokens it signed.
     removed_key_retention: Duration,
+    /// How old the keys may get before a verification fetches them again.
+    max_key_age: Duration,
+    /// When the keys in use were loaded.
+    loaded_at: Mutex<OffsetDateTime>,
     /// When the last fetch started, successful or not.
     last_fetch: Mutex<Option<OffsetDateTime>>,
 }
@@ -73,6 +79,7 @@ impl Verifier {
             source: None,
             min_fetch_interval: DEFAULT_MIN_FETCH_INTERVAL,
             removed_key_retention: DEFAULT_REFRESH_IDLE_TTL,
+            max_key_age: DEFAULT_MAX_KEY_AGE,
             cache_capacity: 0,
         }
     }
@@ -101,10 +108,15 @@ impl Verifier {
         }
     }
 
-    /// As [`verify`](Self::verify), but a token signed with an unknown key
-    /// makes the verifier fetch the JWKS again from its [`JwksSource`] and
-    /// retry once: this is how a key the issuer started using after the
-    /// verifier loaded its keys becomes known.
+    /// As [`verify`](Self::verify), but fetches the JWKS again from the
+    /// [`JwksSource`] when it is needed: when a token is signed with an
+    /// unknown key (then the token is verified again), which is how a key
+    /// the issuer started using after the verifier loaded its keys becomes
+    /// known; and when the keys are older than the
+    /// [maximum key age](VerifierBuilder::max_key_age), which is how a key
+    /// the issuer has dropped stops being trusted. The call that finds the
+    /// keys too old fetches them before verifying; if that fetch fails,
+    /// it verifies with the keys at hand.
     ///
     /// # Security
     /// Anyone can send tokens with made-up kids. Fetches are rate limited:
@@ -112,24 +124,45 @@ impl Verifier {
     /// many tokens arrive; the others are rejected with the keys at hand.
     ///
     /// # Errors
-    /// As [`verify`](Self::verify); [`VerifyError::KeySource`] if the fetch
-    /// failed or returned an unusable JWKS (the old keys stay in place).
+    /// As [`verify`](Self::verify); [`VerifyError::KeySource`] if a fetch
+    /// for an unknown key failed or returned an unusable JWKS (the old keys
+    /// stay in place).
     pub async fn verify_or_fetch_keys(&self, access_token: &str) -> Result<Verified, VerifyError> {
+        let Some(source) = &self.inner.source else {
+            return self.verify(access_token);
+        };
+        if self.keys_are_old() && self.claim_fetch_slot() {
+            // Verified below with whatever keys this leaves in place.
+            let _ = self.fetch_keys(source.as_ref()).await;
+        }
         match self.verify(access_token) {
             Err(VerifyError::Unauthorized(Rejection::UnknownKey)) => {}
             other => return other,
         }
-        let Some(source) = &self.inner.source else {
-            return Err(VerifyError::Unauthorized(Rejection::UnknownKey));
-        };
         if !self.claim_fetch_slot() {
             return Err(VerifyError::Unauthorized(Rejection::UnknownKey));
         }
+        self.fetch_keys(source.as_ref()).await?;
+        self.verify(access_token)
+    }
+
+    /// Fetches the JWKS and makes its keys the ones in use.
+    async fn fetch_keys(&self, source: &dyn JwksSource) -> Result<(), VerifyError> {
         let json = source.fetch().await.map_err(VerifyError::KeySource)?;
         let jwks = Jwks::from_json(&json).map_err(|err| VerifyError::KeySource(Box::new(err)))?;
         self.replace_keys(jwks.into_keys())
-            .map_err(|err| VerifyError::KeySource(Box::new(err)))?;
-        self.verify(access_token)
+            .map_err(|err| VerifyError::KeySource(Box::new(err)))
+    }
+
+    /// Whether the keys in use were loaded longer ago than the maximum key
+    /// age.
+    fn keys_are_old(&self) -> bool {
+        let loaded_at = *self
+            .inner
+            .loaded_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.clock.now() >= loaded_at.saturating_add(self.inner.max_key_age)
     }
 
     /// Replaces the key set with the keys of `jwks`, for applications that
@@ -192,8 +225,13 @@ impl Verifier {
             .filter(|(_, since)| now < since.saturating_add(retention))
             .take(MAX_JWKS_KEYS)
             .collect();
-        *current = Arc::new(KeySet::verify_only_with_removed(fresh, removed)?);
+        *current = Arc::new(KeySet::verify_only_with_removed(fresh, removed, retention)?);
         drop(current);
+        *self
+            .inner
+            .loaded_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = now;
         // Entries name the key set that verified them and are never
         // answered under another; this only frees their memory.
         if let Some(cache) = &self.inner.cache {
@@ -211,6 +249,7 @@ pub struct VerifierBuilder {
     source: Option<Box<dyn JwksSource>>,
     min_fetch_interval: Duration,
     removed_key_retention: Duration,
+    max_key_age: Duration,
     cache_capacity: usize,
 }
 
@@ -276,6 +315,18 @@ impl VerifierBuilder {
         self
     }
 
+    /// How old the keys may get before [`Verifier::verify_or_fetch_keys`]
+    /// fetches them again from the source, default
+    /// [10 minutes](crate::jwks::DEFAULT_MAX_KEY_AGE). Without it, a
+    /// verifier that knows every key in use would never fetch again, and
+    /// would go on trusting a key the issuer has retired and dropped (for
+    /// instance because it leaked). Zero fetches as often as the minimum
+    /// fetch interval allows.
+    pub fn max_key_age(mut self, age: Duration) -> Self {
+        self.max_key_age = age;
+        self
+    }
+
     /// How long a key that a new JWKS (from the source or
     /// [`Verifier::set_jwks`]) no longer lists still recognises the
     /// expired tokens it signed, default
@@ -287,9 +338,12 @@ impl VerifierBuilder {
     /// live refresh token: answered [`VerifyError::TryRefresh`] it
     /// refreshes, while "unauthorized" would send it to the login form.
     /// A removed key never makes a token valid: a token it signed that
-    /// claims to be still valid is refused. Match the issuer's refresh
-    /// idle lifetime. The memory of removed keys is the verifier's own: a
-    /// verifier built from a JWKS that already lacks a key does not know it.
+    /// claims to be still valid is refused: whoever holds a key that was
+    /// dropped because it leaked can make tokens that ask for a refresh,
+    /// nothing more (zero forgets dropped keys at once). Match the
+    /// issuer's refresh idle lifetime. The memory of removed keys is the
+    /// verifier's own: a verifier built from a JWKS that already lacks a key
+    /// does not know it.
     pub fn removed_key_retention(mut self, retention: Duration) -> Self {
         self.removed_key_retention = retention;
         self
@@ -312,8 +366,8 @@ impl VerifierBuilder {
     /// # Errors
     /// [`ConfigError::MissingKey`] with neither keys nor a source;
     /// [`ConfigError::DuplicateKeyId`]; [`ConfigError::InvalidSetting`] for
-    /// a leeway that is not 0 to 300 whole seconds, a negative fetch
-    /// interval or a negative removed-key retention.
+    /// a leeway that is not 0 to 300 whole seconds, or a negative fetch
+    /// interval, removed-key retention or maximum key age.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         self.config.validate()?;
         if self.min_fetch_interval < Duration::ZERO {
@@ -328,10 +382,17 @@ impl VerifierBuilder {
                 reason: "must not be negative",
             });
         }
+        if self.max_key_age < Duration::ZERO {
+            return Err(ConfigError::InvalidSetting {
+                name: "max_key_age",
+                reason: "must not be negative",
+            });
+        }
         if self.jwks.is_none() && self.source.is_none() {
             return Err(ConfigError::MissingKey("jwks or jwks source"));
         }
         let keys = KeySet::verify_only(self.jwks.map(Jwks::into_keys).unwrap_or_default())?;
+        let loaded_at = self.clock.now();
         let validation = Validation {
             leeway: self.config.leeway.whole_seconds(),
             issuer: self.config.issuer,
@@ -347,6 +408,8 @@ impl VerifierBuilder {
                 source: self.source,
                 min_fetch_interval: self.min_fetch_interval,
                 removed_key_retention: self.removed_key_retention,
+                max_key_age: self.max_key_age,
+                loaded_at: Mutex::new(loaded_at),
                 last_fetch: Mutex::new(None),
             }),
         })

@@ -339,20 +339,6 @@ async fn hs256_secrets_are_never_exported() {
     assert!(!json.contains(&URL_SAFE_NO_PAD.encode(SEED)));
 }
 
-/// A JWKS endpoint that counts its calls.
-struct CountingSource {
-    json: std::sync::Mutex<Result<String, String>>,
-    fetches: Arc<AtomicUsize>,
-}
-
-#[async_trait::async_trait]
-impl JwksSource for CountingSource {
-    async fn fetch(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-        self.json.lock().unwrap().clone().map_err(Into::into)
-    }
-}
-
 fn refreshing_verifier(
     initial: Jwks,
     served: Result<String, String>,
@@ -364,8 +350,8 @@ fn refreshing_verifier(
         .issuer("https://auth.example")
         .audience("api")
         .clock(Arc::clone(clock))
-        .source(CountingSource {
-            json: std::sync::Mutex::new(served),
+        .source(SharedSource {
+            json: Arc::new(std::sync::Mutex::new(served)),
             fetches: Arc::clone(&fetches),
         })
         .build()
@@ -461,8 +447,8 @@ async fn sec_44_a_key_the_jwks_drops_still_sends_its_expired_tokens_to_refresh()
         verifier.verify(&old_token),
         Err(VerifyError::TryRefresh)
     ));
+    // Past the retention it is forgotten, with no new key set needed.
     clock.advance(Duration::days(1));
-    verifier.set_jwks(new.jwks()).unwrap();
     assert_eq!(
         rejection(verifier.verify(&old_token)),
         Rejection::UnknownKey
@@ -482,6 +468,82 @@ async fn sec_44_a_key_the_jwks_drops_still_sends_its_expired_tokens_to_refresh()
         rejection(forgetful.verify(&old_token)),
         Rejection::UnknownKey
     );
+}
+
+/// A verifier that knows every key in use still fetches the JWKS once its
+/// keys are older than the maximum key age (10 minutes by default), so
+/// that a key the issuer has dropped (retired, perhaps because it leaked)
+/// stops being trusted; a fetch that fails then leaves the keys at hand.
+#[tokio::test]
+async fn keys_older_than_the_maximum_age_are_fetched_again() {
+    let clock = clock();
+    let both = manager_with(&clock, |b| {
+        b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
+            .upcoming_signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
+    });
+    let old = manager_with(&clock, |b| {
+        b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
+    });
+    let new = manager_with(&clock, |b| {
+        b.signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
+    });
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(std::sync::Mutex::new(Err("unreachable".to_owned())));
+    let verifier = Verifier::builder()
+        .jwks(both.jwks())
+        .issuer("https://auth.example")
+        .audience("api")
+        .clock(Arc::clone(&clock))
+        .source(SharedSource {
+            json: Arc::clone(&served),
+            fetches: Arc::clone(&fetches),
+        })
+        .build()
+        .unwrap();
+    // Young keys: no fetch, "old" trusted.
+    clock.advance(Duration::minutes(9));
+    assert!(
+        verifier
+            .verify_or_fetch_keys(&token(&old).await)
+            .await
+            .is_ok()
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 0);
+    // Old keys and an unreachable source: one attempt, then the keys at
+    // hand answer.
+    clock.advance(Duration::minutes(2));
+    assert!(
+        verifier
+            .verify_or_fetch_keys(&token(&old).await)
+            .await
+            .is_ok()
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // The source is back and serves only "new": the next attempt (after
+    // the minimum interval) learns that "old" was dropped, and a token
+    // signed with it now is refused.
+    *served.lock().unwrap() = Ok(new.jwks_json());
+    clock.advance(Duration::minutes(1));
+    assert_eq!(
+        rejection(verifier.verify_or_fetch_keys(&token(&old).await).await),
+        Rejection::UnknownKey
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    assert!(verifier.verify(&token(&new).await).is_ok());
+}
+
+/// A JWKS endpoint whose answer a test can change, counting its calls.
+struct SharedSource {
+    json: Arc<std::sync::Mutex<Result<String, String>>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl JwksSource for SharedSource {
+    async fn fetch(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.json.lock().unwrap().clone().map_err(Into::into)
+    }
 }
 
 #[tokio::test]
@@ -565,8 +627,8 @@ async fn verifier_with_only_a_source_fetches_on_first_use() {
         .issuer("https://auth.example")
         .audience("api")
         .clock(Arc::clone(&clock))
-        .source(CountingSource {
-            json: std::sync::Mutex::new(Ok(manager.jwks_json())),
+        .source(SharedSource {
+            json: Arc::new(std::sync::Mutex::new(Ok(manager.jwks_json()))),
             fetches: Arc::clone(&fetches),
         })
         .build()
