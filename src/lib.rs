@@ -207,8 +207,11 @@ pub mod web {
     ///   when the server gave none but the session's time is up (the
     ///   browser has then dropped the cookies, so the server saw no token;
     ///   the client keeps the deadline from the last login or refresh
-    ///   answer's `session_expires_in`); otherwise with `null`. A page
-    ///   tells the user what happened.
+    ///   answer's `session_expires_in`, until the next login or logout).
+    ///   That `expired` is the client's inference from its clock: a session
+    ///   revoked while the browser was away, once its cookies have lapsed,
+    ///   reads as expired too. Otherwise `null`. A page tells the user what
+    ///   happened.
     /// - `login(credentials)`, `logout()` (works with the refresh cookie
     ///   alone), `logoutEverywhere()`, `sessions()` and
     ///   `revokeSession(handle)` call the session routes; `createClient`

@@ -91,7 +91,8 @@ async function noteDeadline(response) {
 
 // Why a refused refresh ended the session: the server's reason, or
 // "expired" when the session's deadline has passed (its cookies are gone,
-// so the server could not tell), or null.
+// so the server could not tell; this is the client's inference from the
+// clock: a session revoked meanwhile also reads as expired), or null.
 function reasonOf(body) {
   if (body.reason) return body.reason;
   const deadline = readDeadline();
@@ -157,10 +158,9 @@ export function createClient(options = {}) {
     if (!refreshed.ok) {
       const answer = refreshed.response;
       if (answer.status === 401) {
-        const reason = reasonOf(await jsonOf(answer));
-        // Said once: a later visit with no session is not an expiry.
-        writeDeadline(null);
-        onLoggedOut(reason);
+        // The deadline stays until the next login or logout, so that every
+        // tab, and every visit until then, tells the same story.
+        onLoggedOut(reasonOf(await jsonOf(answer)));
       }
       return answer;
     }
