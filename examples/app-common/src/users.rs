@@ -176,7 +176,8 @@ mod tests {
         // Four logins queue for the one slot; once a hash runs, their
         // clients hang up (the server drops the requests' futures).
         let gone = spawn(4);
-        while users.hashes.running.load(Ordering::SeqCst) == 0 {
+        // Until a hash has started (the peak never falls back to 0).
+        while users.peak_concurrent_hashes() == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         for check in &gone {
