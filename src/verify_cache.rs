@@ -77,7 +77,7 @@ impl VerifyCache {
             .clamp(64, 1 << 22)
             .next_power_of_two();
         Self {
-            entries: quick_cache::sync::Cache::new(capacity),
+            entries: bounded_cache(capacity),
             seen: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             hasher: ahash::RandomState::new(),
             capacity,
@@ -177,6 +177,19 @@ impl VerifyCache {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// A `quick_cache` that never holds more than `capacity` entries. It
+/// splits its capacity over shards (their number follows the CPU count),
+/// rounding each shard's share up; a capacity that is not a multiple of the
+/// shard count is asked for rounded down to one.
+fn bounded_cache(capacity: usize) -> quick_cache::sync::Cache<u64, Arc<Entry>> {
+    let cache = quick_cache::sync::Cache::new(capacity);
+    let shards = cache.num_shards().max(1);
+    if cache.capacity() <= capacity as u64 || capacity < shards {
+        return cache;
+    }
+    quick_cache::sync::Cache::new(capacity / shards * shards)
 }
 
 impl fmt::Debug for VerifyCache {
@@ -429,6 +442,20 @@ mod tests {
         cache.verify(&keys, &t, at(0), &validation()).unwrap();
         let kept = cache.entries.get(&cache.hasher.hash_one(t.as_bytes()));
         assert!(kept.is_some_and(|entry| *entry.token == *t.as_bytes()));
+    }
+
+    /// The cache never holds more than asked, whatever the shard count
+    /// (which follows this machine's CPUs).
+    #[test]
+    fn the_capacity_is_a_bound_on_every_machine() {
+        for capacity in (1..300).chain((300..20_000).step_by(97)) {
+            let held = bounded_cache(capacity).capacity();
+            assert!(held <= capacity as u64, "{held} for {capacity}");
+            // Rounded down to a multiple of the shard count, no further.
+            let plain = quick_cache::sync::Cache::<u64, Arc<Entry>>::new(capacity);
+            let shards = plain.num_shards() as u64;
+            assert!(held + shards > capacity as u64, "{held} for {capacity}");
+        }
     }
 
     #[test]
