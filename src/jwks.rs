@@ -20,11 +20,12 @@ pub const MAX_JWKS_KEYS: usize = 64;
 /// The default shortest time between two JWKS fetches: 60 seconds.
 pub const DEFAULT_MIN_FETCH_INTERVAL: Duration = Duration::seconds(60);
 
-/// How old a [`Verifier`](crate::Verifier)'s keys may get before it fetches
+/// How old a [`Verifier`](crate::Verifier)'s keys may get before
+/// [`verify_or_fetch_keys`](crate::Verifier::verify_or_fetch_keys) fetches
 /// them again: an issuer's retired key stops verifying (for the access
 /// lifetime plus the leeway, 10.5 minutes by default, after its
-/// retirement) and leaves the JWKS; a verifier learns it within about this
-/// long.
+/// retirement) and leaves the JWKS; a verifier that is verifying tokens
+/// learns it within this long, plus up to a minimum fetch interval.
 pub const DEFAULT_MAX_KEY_AGE: Duration = Duration::minutes(10);
 
 /// Where a [`Verifier`](crate::Verifier) fetches the issuer's current JWKS document, for

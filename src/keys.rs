@@ -496,6 +496,15 @@ impl KeySet {
         Ok(set)
     }
 
+    /// Whether `keys` are exactly this set's keys that were never removed,
+    /// in the same order.
+    pub(crate) fn same_current_keys(&self, keys: &[VerifyingKey]) -> bool {
+        let mut current = self.verifying_keys().filter(|(_, until)| until.is_none());
+        keys.iter()
+            .all(|key| current.next().is_some_and(|(k, _)| k == key))
+            && current.next().is_none()
+    }
+
     /// The public keys of a verify-only set, each with the instant it was
     /// removed, if it was.
     pub(crate) fn verifying_keys(

@@ -14,6 +14,7 @@ use crate::jwks::{
     DEFAULT_MAX_KEY_AGE, DEFAULT_MIN_FETCH_INTERVAL, Jwks, JwksSource, MAX_JWKS_KEYS,
 };
 use crate::keys::{KeySet, VerifyingKey};
+use crate::log::log_warn;
 use crate::verify_cache::VerifyCache;
 
 /// Verifies access tokens with public keys only: for services that accept
@@ -115,8 +116,12 @@ impl Verifier {
     /// known; and when the keys are older than the
     /// [maximum key age](VerifierBuilder::max_key_age), which is how a key
     /// the issuer has dropped stops being trusted. The call that finds the
-    /// keys too old fetches them before verifying; if that fetch fails,
-    /// it verifies with the keys at hand.
+    /// keys too old fetches them before verifying (so the source should
+    /// bound its own time, as an HTTP client's timeout does); if that
+    /// fetch fails, it verifies with the keys at hand (with the `tracing`
+    /// feature, a warning says so) and the next attempt comes a minimum
+    /// fetch interval later. Either fetch uses the interval, so a new key
+    /// may wait for it: issuers publish keys before signing with them.
     ///
     /// # Security
     /// Anyone can send tokens with made-up kids. Fetches are rate limited:
@@ -132,8 +137,12 @@ impl Verifier {
             return self.verify(access_token);
         };
         if self.keys_are_old() && self.claim_fetch_slot() {
-            // Verified below with whatever keys this leaves in place.
-            let _ = self.fetch_keys(source.as_ref()).await;
+            // Availability first: a failed fetch leaves the keys at hand,
+            // which verify below, and is tried again a minimum fetch
+            // interval later.
+            if let Err(_error) = self.fetch_keys(source.as_ref()).await {
+                log_warn!(error = %_error, "JWKS fetch for keys past their maximum age failed; verifying with the keys at hand");
+            }
         }
         match self.verify(access_token) {
             Err(VerifyError::Unauthorized(Rejection::UnknownKey)) => {}
@@ -152,6 +161,14 @@ impl Verifier {
         let jwks = Jwks::from_json(&json).map_err(|err| VerifyError::KeySource(Box::new(err)))?;
         self.replace_keys(jwks.into_keys())
             .map_err(|err| VerifyError::KeySource(Box::new(err)))
+    }
+
+    fn mark_loaded(&self, now: OffsetDateTime) {
+        *self
+            .inner
+            .loaded_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = now;
     }
 
     /// Whether the keys in use were loaded longer ago than the maximum key
@@ -218,6 +235,13 @@ impl Verifier {
             .keys
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        // The same keys again (the usual answer to a fetch on age): keep the
+        // key set, and with it the cache of verified tokens.
+        if current.same_current_keys(&fresh) {
+            drop(current);
+            self.mark_loaded(now);
+            return Ok(());
+        }
         let removed = current
             .verifying_keys()
             .filter(|(key, _)| fresh.iter().all(|k| k.kid() != key.kid()))
@@ -227,11 +251,7 @@ impl Verifier {
             .collect();
         *current = Arc::new(KeySet::verify_only_with_removed(fresh, removed, retention)?);
         drop(current);
-        *self
-            .inner
-            .loaded_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = now;
+        self.mark_loaded(now);
         // Entries name the key set that verified them and are never
         // answered under another; this only frees their memory.
         if let Some(cache) = &self.inner.cache {
@@ -258,6 +278,8 @@ impl fmt::Debug for VerifierBuilder {
         f.debug_struct("VerifierBuilder")
             .field("jwks", &self.jwks)
             .field("min_fetch_interval", &self.min_fetch_interval)
+            .field("max_key_age", &self.max_key_age)
+            .field("removed_key_retention", &self.removed_key_retention)
             .finish_non_exhaustive()
     }
 }
@@ -354,8 +376,9 @@ impl VerifierBuilder {
     /// none. Worth it for EdDSA tokens, whose verification costs about
     /// 45 µs: a cached answer costs about a tenth of a microsecond. See
     /// [`SessionManagerBuilder::verified_token_cache`](crate::SessionManagerBuilder::verified_token_cache)
-    /// for the rules that keep a cached answer exact. A new JWKS (from the
-    /// source or [`Verifier::set_jwks`]) empties the cache.
+    /// for the rules that keep a cached answer exact. A JWKS with other keys
+    /// (from the source or [`Verifier::set_jwks`]) empties the cache; the
+    /// same keys fetched again keep it.
     pub fn verified_token_cache(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
         self
@@ -413,5 +436,68 @@ impl VerifierBuilder {
                 last_fetch: Mutex::new(None),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::keys::SigningKey;
+    use crate::{MemoryStore, RefreshKey, SessionManager};
+
+    /// Serves one JWKS, counting its calls.
+    struct Fixed(String, Arc<AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl JwksSource for Fixed {
+        async fn fetch(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(self.0.clone())
+        }
+    }
+
+    fn issuer(clock: &Arc<ManualClock>, kid: &str, seed: u8) -> SessionManager<MemoryStore> {
+        SessionManager::builder(MemoryStore::new())
+            .signing_key(SigningKey::ed25519(kid, &[seed; 32]).unwrap())
+            .refresh_key(RefreshKey::new(1, &[9; 32]).unwrap())
+            .access_ttl(Duration::hours(1))
+            .clock(Arc::clone(clock))
+            .build()
+            .unwrap()
+    }
+
+    /// A fetch on age that brings the same keys keeps the key set, and so
+    /// the cache of verified tokens; other keys replace it.
+    #[tokio::test]
+    async fn the_same_keys_fetched_again_keep_the_key_set_and_its_cache() {
+        let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+        let auth = issuer(&clock, "k1", 1);
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let verifier = Verifier::builder()
+            .jwks(auth.jwks())
+            .clock(Arc::clone(&clock))
+            .source(Fixed(auth.jwks_json(), Arc::clone(&fetches)))
+            .verified_token_cache(16)
+            .build()
+            .unwrap();
+        let token = auth.create("alice").await.unwrap().access_token;
+        for _ in 0..2 {
+            verifier.verify_or_fetch_keys(token.expose()).await.unwrap();
+        }
+        let cached = |v: &Verifier| v.inner.cache.as_ref().map_or(0, VerifyCache::len);
+        assert_eq!(cached(&verifier), 1);
+        let before = verifier.key_set();
+        clock.advance(Duration::minutes(11));
+        verifier.verify_or_fetch_keys(token.expose()).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert!(Arc::ptr_eq(&before, &verifier.key_set()));
+        assert_eq!(cached(&verifier), 1);
+        // Other keys: a new key set, an empty cache.
+        verifier.set_jwks(issuer(&clock, "k2", 2).jwks()).unwrap();
+        assert!(!Arc::ptr_eq(&before, &verifier.key_set()));
+        assert_eq!(cached(&verifier), 0);
     }
 }

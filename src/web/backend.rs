@@ -136,7 +136,8 @@ pub(crate) enum Backend {
 
 impl Backend {
     /// Stateless verification; a verifier fetches keys it does not know
-    /// yet from its source (rate limited by the verifier).
+    /// yet from its source, and its keys again once they are older than
+    /// its maximum key age (rate limited by the verifier).
     pub(crate) async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
         match self {
             Self::Manager(engine) => engine.verify(token),

@@ -86,7 +86,7 @@ async function jsonOf(response) {
 // refreshed (`session_expires_in`, seconds): the cookies' lifetime.
 async function noteDeadline(response) {
   const seconds = (await jsonOf(response)).session_expires_in;
-  if (typeof seconds === "number") writeDeadline(Date.now() + seconds * 1000);
+  writeDeadline(typeof seconds === "number" ? Date.now() + seconds * 1000 : null);
 }
 
 // Why a refused refresh ended the session: the server's reason, or
