@@ -166,19 +166,22 @@ fn verified_cache(c: &mut Criterion) {
     // Misses: many more distinct tokens than the cache holds, cycled, so
     // that every verification is a miss; each token comes back only after
     // 16,384 others, so it is a first sight again for the cache.
-    let stream: Vec<String> = (0..16_384)
-        .map(|i| {
-            rt.block_on(
-                cached
-                    .create(format!("user-{i}"))
-                    .claims(json!({"role": "admin"}))
-                    .into_future(),
-            )
-            .expect("create")
-            .access_token
-            .into_string()
-        })
-        .collect();
+    let tokens = |prefix: &str| -> Vec<String> {
+        (0..16_384)
+            .map(|i| {
+                rt.block_on(
+                    cached
+                        .create(format!("{prefix}-{i}"))
+                        .claims(json!({"role": "admin"}))
+                        .into_future(),
+                )
+                .expect("create")
+                .access_token
+                .into_string()
+            })
+            .collect()
+    };
+    let stream = tokens("user");
     for t in &stream {
         plain.verify(t).expect("the plain manager shares the key");
     }
@@ -186,19 +189,7 @@ fn verified_cache(c: &mut Criterion) {
     // keeps it (evicting another, the cache being full); its first, which
     // only notes its hash, runs untimed just before. Another 16,384
     // tokens, cycled.
-    let second_sight: Vec<String> = (0..16_384)
-        .map(|i| {
-            rt.block_on(
-                cached
-                    .create(format!("other-{i}"))
-                    .claims(json!({"role": "admin"}))
-                    .into_future(),
-            )
-            .expect("create")
-            .access_token
-            .into_string()
-        })
-        .collect();
+    let second_sight = tokens("other");
 
     let mut group = c.benchmark_group("verified_cache_hs256");
     group.bench_function("sessionkit_cache_hit", |b| {

@@ -339,6 +339,18 @@ async fn hs256_secrets_are_never_exported() {
     assert!(!json.contains(&URL_SAFE_NO_PAD.encode(SEED)));
 }
 
+/// Two issuers: one signing with the key "old", one with "new".
+fn old_and_new(
+    clock: &Arc<ManualClock>,
+) -> (SessionManager<MemoryStore>, SessionManager<MemoryStore>) {
+    let with = |kid: &str, seed: u8| {
+        manager_with(clock, |b| {
+            b.signing_key(SigningKey::ed25519(kid, &[seed; 32]).unwrap())
+        })
+    };
+    (with("old", 1), with("new", 2))
+}
+
 fn refreshing_verifier(
     initial: Jwks,
     served: Result<String, String>,
@@ -362,12 +374,7 @@ fn refreshing_verifier(
 #[tokio::test]
 async fn verify_or_fetch_keys_learns_a_new_key_with_one_fetch() {
     let clock = clock();
-    let old = manager_with(&clock, |b| {
-        b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
-    });
-    let new = manager_with(&clock, |b| {
-        b.signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
-    });
+    let (old, new) = old_and_new(&clock);
     let (verifier, fetches) = refreshing_verifier(old.jwks(), Ok(new.jwks_json()), &clock);
     let old_token = token(&old).await;
     let new_token = token(&new).await;
@@ -410,12 +417,7 @@ async fn verify_or_fetch_keys_learns_a_new_key_with_one_fetch() {
 #[tokio::test]
 async fn sec_44_a_key_the_jwks_drops_still_sends_its_expired_tokens_to_refresh() {
     let clock = clock();
-    let old = manager_with(&clock, |b| {
-        b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
-    });
-    let new = manager_with(&clock, |b| {
-        b.signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
-    });
+    let (old, new) = old_and_new(&clock);
     let (verifier, fetches) = refreshing_verifier(old.jwks(), Ok(new.jwks_json()), &clock);
     let old_token = token(&old).await;
     assert!(verifier.verify(&old_token).is_ok());
@@ -481,12 +483,7 @@ async fn keys_older_than_the_maximum_age_are_fetched_again() {
         b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
             .upcoming_signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
     });
-    let old = manager_with(&clock, |b| {
-        b.signing_key(SigningKey::ed25519("old", &[1u8; 32]).unwrap())
-    });
-    let new = manager_with(&clock, |b| {
-        b.signing_key(SigningKey::ed25519("new", &[2u8; 32]).unwrap())
-    });
+    let (old, new) = old_and_new(&clock);
     let fetches = Arc::new(AtomicUsize::new(0));
     let served = Arc::new(std::sync::Mutex::new(Err("unreachable".to_owned())));
     let verifier = Verifier::builder()
