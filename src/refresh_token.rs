@@ -41,7 +41,7 @@ const MIN_KEY_LEN: usize = 32;
 /// A refresh token, as sent to the client. Its text is only reachable
 /// through [`RefreshToken::expose`].
 #[derive(Clone, Eq, PartialEq)]
-pub struct RefreshToken(String);
+pub struct RefreshToken(Zeroizing<String>);
 
 impl RefreshToken {
     /// The token text, to be sent to the client.
@@ -52,24 +52,19 @@ impl RefreshToken {
     /// Consumes the token, returning its text (which is then yours to
     /// wipe).
     pub fn into_string(mut self) -> String {
-        std::mem::take(&mut self.0)
+        std::mem::take(&mut *self.0)
     }
 
     /// A token with arbitrary text, for unit tests of code that only
     /// carries tokens around.
     #[cfg(test)]
     pub(crate) fn from_string(text: String) -> Self {
-        Self(text)
+        Self(Zeroizing::new(text))
     }
 }
 
-/// The text is wiped when the token is dropped (SEC-49).
-impl Drop for RefreshToken {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
+/// The text is wiped when the token is dropped (SEC-49): it is kept in a
+/// [`Zeroizing`] string.
 impl ZeroizeOnDrop for RefreshToken {}
 
 impl fmt::Debug for RefreshToken {
@@ -201,7 +196,7 @@ impl RefreshKeys {
         let mut text = String::with_capacity(ENCODED_LEN);
         text.push_str(PREFIX);
         URL_SAFE_NO_PAD.encode_string(raw.as_slice(), &mut text);
-        RefreshToken(text)
+        RefreshToken(Zeroizing::new(text))
     }
 
     /// Opens a token: format, key id and MAC (SEC-19). Nothing else is

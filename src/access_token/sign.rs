@@ -8,7 +8,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use super::claims::Claims;
 use super::jws::MAX_SIGNATURE_B64;
@@ -16,7 +16,7 @@ use crate::keys::SigningKey;
 
 /// An encoded access token. Its text is only reachable through [`AccessToken::expose`].
 #[derive(Clone, Eq, PartialEq)]
-pub struct AccessToken(String);
+pub struct AccessToken(Zeroizing<String>);
 
 impl AccessToken {
     /// The compact JWS, to be sent to the client.
@@ -27,24 +27,19 @@ impl AccessToken {
     /// Consumes the token, returning its text (which is then yours to
     /// wipe).
     pub fn into_string(mut self) -> String {
-        std::mem::take(&mut self.0)
+        std::mem::take(&mut *self.0)
     }
 
     /// A token with arbitrary text, for unit tests of code that only
     /// carries tokens around.
     #[cfg(test)]
     pub(crate) fn from_string(text: String) -> Self {
-        Self(text)
+        Self(Zeroizing::new(text))
     }
 }
 
-/// The text is wiped when the token is dropped (SEC-49).
-impl Drop for AccessToken {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
+/// The text is wiped when the token is dropped (SEC-49): it is kept in a
+/// [`Zeroizing`] string.
 impl ZeroizeOnDrop for AccessToken {}
 
 impl fmt::Debug for AccessToken {
@@ -69,7 +64,7 @@ pub(crate) fn sign(key: &SigningKey, claims: &Claims<'_>) -> AccessToken {
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
     key.append_signature(&mut token);
-    AccessToken(token)
+    AccessToken(Zeroizing::new(token))
 }
 
 #[cfg(test)]
@@ -102,7 +97,7 @@ mod tests {
         );
         assert_eq!(
             token,
-            AccessToken(token.expose().to_owned()),
+            AccessToken::from_string(token.expose().to_owned()),
             "same claims, same token"
         );
         let text = token.clone().into_string();
