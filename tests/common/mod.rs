@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use sessionkit::clock::ManualClock;
 use sessionkit::{
-    MemoryStore, RefreshKey, SessionEvent, SessionManager, SessionManagerBuilder, SigningKey,
+    MemoryStore, RefreshError, RefreshKey, SessionEvent, SessionManager, SessionManagerBuilder,
+    SessionTokens, SigningKey,
 };
 use time::Duration;
 
@@ -82,6 +83,25 @@ pub fn fixture_grace(seconds: i64) -> Fixture {
 impl Fixture {
     pub fn advance(&self, seconds: i64) {
         self.clock.advance(Duration::seconds(seconds));
+    }
+
+    /// A session of `user` whose first refresh token was copied: the
+    /// owner refreshes, then the copy comes back and is detected as theft.
+    /// Returns the session's first tokens and the owner's rotated ones.
+    pub async fn stolen(&self, user: &str) -> (SessionTokens, SessionTokens) {
+        let first = self.manager.create(user).await.unwrap();
+        self.advance(1);
+        let rotated = self
+            .manager
+            .refresh(first.refresh_token.expose())
+            .await
+            .unwrap();
+        self.advance(1);
+        assert!(matches!(
+            self.manager.refresh(first.refresh_token.expose()).await,
+            Err(RefreshError::TokenTheftDetected { .. })
+        ));
+        (first, rotated)
     }
 
     pub fn theft_events(&self) -> usize {

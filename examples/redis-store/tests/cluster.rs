@@ -9,7 +9,7 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sessionkit::testing::{
-    Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
+    run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
 };
 use sessionkit_redis::RedisStore;
 
@@ -19,21 +19,7 @@ async fn cluster_store_passes_the_conformance_suite() {
         return;
     };
     assert!(probe.connection().is_cluster());
-    let conn = probe.connection();
-    let root = cleanup.prefix().to_owned();
-    let n = AtomicU64::new(0);
-    run_store_suite(|| {
-        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
-        let conn = conn.clone();
-        async move {
-            RedisStore::builder()
-                .prefix(prefix)
-                .build(conn)
-                .await
-                .expect("store")
-        }
-    })
-    .await;
+    run_store_suite(common::fresh_stores(probe.connection(), cleanup.prefix())).await;
 }
 
 /// Two application instances, each with its own cluster connection, over
@@ -60,7 +46,7 @@ async fn cluster_store_passes_the_instance_suite() {
                 (a, b)
             }
         },
-        tokio_spawn(),
+        common::tokio_spawn(),
     )
     .await;
 }
@@ -72,21 +58,7 @@ async fn sec_24_cluster_fault_suite() {
     let Some((probe, cleanup)) = common::cluster_store_or_skip("cluster-faults").await else {
         return;
     };
-    let conn = probe.connection();
-    let root = cleanup.prefix().to_owned();
-    let n = AtomicU64::new(0);
-    let report = run_fault_suite(|| {
-        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
-        let conn = conn.clone();
-        async move {
-            RedisStore::builder()
-                .prefix(prefix)
-                .build(conn)
-                .await
-                .expect("store")
-        }
-    })
-    .await;
+    let report = run_fault_suite(common::fresh_stores(probe.connection(), cleanup.prefix())).await;
     assert!(report.errors_injected > 0);
 }
 
@@ -100,16 +72,8 @@ async fn sec_20_cluster_histories_are_linearizable() {
     let report = run_history_suite_with(
         move || std::future::ready(store.clone()),
         10_000,
-        tokio_spawn(),
+        common::tokio_spawn(),
     )
     .await;
     assert!(report.operations >= 10_000);
-}
-
-/// Runs each task the suites hand over as a tokio task.
-fn tokio_spawn() -> Spawn {
-    std::sync::Arc::new(|task| {
-        let handle = tokio::spawn(task);
-        Box::pin(async move { handle.await.expect("task panicked") })
-    })
 }

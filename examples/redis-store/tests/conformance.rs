@@ -17,7 +17,7 @@ use sessionkit::store::{
     RotateOutcome, Rotation, RotationNonce, SessionRecord, SessionStore, StoreError, TokenHash,
 };
 use sessionkit::testing::{
-    Spawn, run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
+    run_fault_suite, run_history_suite_with, run_instance_suite_with, run_store_suite,
     sample_record,
 };
 use sessionkit_redis::RedisStore;
@@ -30,21 +30,7 @@ async fn redis_store_passes_the_conformance_suite() {
     };
     // One connection, a fresh prefix per check: the suite purges everything
     // expired in its store, so checks must not see each other's records.
-    let conn = probe.connection();
-    let root = cleanup.prefix().to_owned();
-    let n = AtomicU64::new(0);
-    run_store_suite(|| {
-        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
-        let conn = conn.clone();
-        async move {
-            RedisStore::builder()
-                .prefix(prefix)
-                .build(conn)
-                .await
-                .expect("store")
-        }
-    })
-    .await;
+    run_store_suite(common::fresh_stores(probe.connection(), cleanup.prefix())).await;
 }
 
 /// Several instances of an application (two connections, one prefix):
@@ -68,7 +54,7 @@ async fn redis_store_passes_the_instance_suite() {
                 (a, b)
             }
         },
-        tokio_spawn(),
+        common::tokio_spawn(),
     )
     .await;
 }
@@ -80,22 +66,8 @@ async fn sec_24_fault_suite() {
     let Some((probe, cleanup)) = common::store_or_skip("faults").await else {
         return;
     };
-    let conn = probe.connection();
-    let root = cleanup.prefix().to_owned();
-    let n = AtomicU64::new(0);
     let started = std::time::Instant::now();
-    let report = run_fault_suite(|| {
-        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
-        let conn = conn.clone();
-        async move {
-            RedisStore::builder()
-                .prefix(prefix)
-                .build(conn)
-                .await
-                .expect("store")
-        }
-    })
-    .await;
+    let report = run_fault_suite(common::fresh_stores(probe.connection(), cleanup.prefix())).await;
     assert!(report.errors_injected > 0);
     println!("fault suite took {:?}", started.elapsed());
 }
@@ -111,19 +83,11 @@ async fn sec_20_histories_are_linearizable() {
     let report = run_history_suite_with(
         move || std::future::ready(store.clone()),
         10_000,
-        tokio_spawn(),
+        common::tokio_spawn(),
     )
     .await;
     assert!(report.operations >= 10_000);
     println!("history suite took {:?}", started.elapsed());
-}
-
-/// Runs each task the suites hand over as a tokio task.
-fn tokio_spawn() -> Spawn {
-    std::sync::Arc::new(|task| {
-        let handle = tokio::spawn(task);
-        Box::pin(async move { handle.await.expect("task panicked") })
-    })
 }
 
 /// A record of `user` whose handle the store placed (as the manager does),

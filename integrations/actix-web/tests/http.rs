@@ -241,6 +241,17 @@ impl Harness {
         .await
     }
 
+    /// A login with `X-Auth-Mode: header`: the tokens in the body.
+    async fn login_in_header_mode(&self, user: &str) -> Answer {
+        self.send(
+            TestRequest::post()
+                .uri("/auth/login")
+                .insert_header(("x-auth-mode", "header"))
+                .set_payload(user.to_owned()),
+        )
+        .await
+    }
+
     async fn session(&self, user: &str) -> Jar {
         let answer = self.login(user).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -581,14 +592,7 @@ async fn refresh_rotates_the_cookies() {
 #[actix_web::test]
 async fn refresh_in_header_mode_takes_and_gives_json() {
     let h = Harness::new().await;
-    let login = h
-        .send(
-            TestRequest::post()
-                .uri("/auth/login")
-                .insert_header(("x-auth-mode", "header"))
-                .set_payload("alice"),
-        )
-        .await;
+    let login = h.login_in_header_mode("alice").await;
     let refresh = login.json["refresh_token"].as_str().unwrap();
     let answer = h
         .send(
@@ -713,14 +717,7 @@ async fn logout_works_with_either_genuine_token() {
         answer.assert_clears_both_cookies();
     }
     // Bearer, from anywhere.
-    let login = h
-        .send(
-            TestRequest::post()
-                .uri("/auth/login")
-                .insert_header(("x-auth-mode", "header"))
-                .set_payload("bob"),
-        )
-        .await;
+    let login = h.login_in_header_mode("bob").await;
     let access = login.json["access_token"].as_str().unwrap();
     let answer = h
         .send(
@@ -732,14 +729,7 @@ async fn logout_works_with_either_genuine_token() {
         .await;
     assert_eq!(answer.json, json!({ "revoked": 1 }), "{}", answer.text);
     // Header mode with the refresh token in the body.
-    let login = h
-        .send(
-            TestRequest::post()
-                .uri("/auth/login")
-                .insert_header(("x-auth-mode", "header"))
-                .set_payload("bob"),
-        )
-        .await;
+    let login = h.login_in_header_mode("bob").await;
     let answer = h
         .send(
             TestRequest::post()

@@ -8,7 +8,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use sessionkit_redis::RedisStore;
+use std::future::Future;
+use std::pin::Pin;
+
+use sessionkit::testing::Spawn;
+use sessionkit_redis::{RedisStore, StoreConnection};
 
 /// `REDIS_URL`, or the local default.
 pub(crate) fn redis_url() -> String {
@@ -32,6 +36,36 @@ pub(crate) fn cluster_nodes() -> Vec<String> {
 
 fn services_required() -> bool {
     std::env::var("SESSIONKIT_REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+/// A maker of stores over one connection, each under a fresh prefix below
+/// `root`: the suites purge everything expired in their store, so checks
+/// must not see each other's records.
+pub(crate) fn fresh_stores(
+    conn: StoreConnection,
+    root: &str,
+) -> impl Fn() -> Pin<Box<dyn Future<Output = RedisStore> + Send>> {
+    let root = root.to_owned();
+    let n = AtomicU64::new(0);
+    move || {
+        let prefix = format!("{root}:{}", n.fetch_add(1, Ordering::Relaxed));
+        let conn = conn.clone();
+        Box::pin(async move {
+            RedisStore::builder()
+                .prefix(prefix)
+                .build(conn)
+                .await
+                .expect("store")
+        })
+    }
+}
+
+/// Runs each task the suites hand over as a tokio task.
+pub(crate) fn tokio_spawn() -> Spawn {
+    std::sync::Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("task panicked") })
+    })
 }
 
 /// A prefix no other test, process or earlier run uses.
