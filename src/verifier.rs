@@ -2,6 +2,7 @@
 //! JWKS, no store, no secret.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use time::{Duration, OffsetDateTime};
@@ -54,8 +55,9 @@ struct Inner {
     removed_key_retention: Duration,
     /// How old the keys may get before a verification fetches them again.
     max_key_age: Duration,
-    /// When the keys in use were loaded.
-    loaded_at: Mutex<OffsetDateTime>,
+    /// When the keys in use were loaded, in Unix seconds (read on every
+    /// verification, so an atomic rather than a lock).
+    loaded_at: AtomicI64,
     /// When the last fetch started, successful or not.
     last_fetch: Mutex<Option<OffsetDateTime>>,
 }
@@ -95,8 +97,11 @@ impl Verifier {
     /// the key set (HS256 tokens included: a verifier holds no HMAC secret)
     /// and for a token still valid whose key has left the JWKS.
     pub fn verify(&self, access_token: &str) -> Result<Verified, VerifyError> {
+        self.verify_at(access_token, self.inner.clock.now())
+    }
+
+    fn verify_at(&self, access_token: &str, now: OffsetDateTime) -> Result<Verified, VerifyError> {
         let keys = self.key_set();
-        let now = self.inner.clock.now();
         match &self.inner.cache {
             Some(cache) => cache.verify(&keys, access_token, now, &self.inner.validation),
             None => access_token::verify(
@@ -136,7 +141,8 @@ impl Verifier {
         let Some(source) = &self.inner.source else {
             return self.verify(access_token);
         };
-        if self.keys_are_old() && self.claim_fetch_slot() {
+        let now = self.inner.clock.now();
+        if self.keys_are_old(now) && self.claim_fetch_slot() {
             // Availability first: a failed fetch leaves the keys at hand,
             // which verify below, and is tried again a minimum fetch
             // interval later.
@@ -144,7 +150,7 @@ impl Verifier {
                 log_warn!(error = %_error, "JWKS fetch for keys past their maximum age failed; verifying with the keys at hand");
             }
         }
-        match self.verify(access_token) {
+        match self.verify_at(access_token, now) {
             Err(VerifyError::Unauthorized(Rejection::UnknownKey)) => {}
             other => return other,
         }
@@ -164,22 +170,16 @@ impl Verifier {
     }
 
     fn mark_loaded(&self, now: OffsetDateTime) {
-        *self
-            .inner
+        self.inner
             .loaded_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = now;
+            .store(now.unix_timestamp(), Ordering::Relaxed);
     }
 
     /// Whether the keys in use were loaded longer ago than the maximum key
     /// age.
-    fn keys_are_old(&self) -> bool {
-        let loaded_at = *self
-            .inner
-            .loaded_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.inner.clock.now() >= loaded_at.saturating_add(self.inner.max_key_age)
+    fn keys_are_old(&self, now: OffsetDateTime) -> bool {
+        let loaded_at = self.inner.loaded_at.load(Ordering::Relaxed);
+        now.unix_timestamp() >= loaded_at.saturating_add(self.inner.max_key_age.whole_seconds())
     }
 
     /// Replaces the key set with the keys of `jwks`, for applications that
@@ -432,7 +432,7 @@ impl VerifierBuilder {
                 min_fetch_interval: self.min_fetch_interval,
                 removed_key_retention: self.removed_key_retention,
                 max_key_age: self.max_key_age,
-                loaded_at: Mutex::new(loaded_at),
+                loaded_at: AtomicI64::new(loaded_at.unix_timestamp()),
                 last_fetch: Mutex::new(None),
             }),
         })
