@@ -134,12 +134,24 @@ impl TimeClaims {
     /// `iat` or `auth_time`, and not expired, all with the leeway.
     #[inline]
     pub(crate) fn hold_at(&self, now: OffsetDateTime, leeway: i64) -> bool {
-        let now_s = now.unix_timestamp();
-        let latest = now_s.saturating_add(leeway);
-        !(self.nbf.is_some_and(|nbf| latest < nbf)
-            || self.iat > latest
-            || self.auth_time > latest
-            || now_s.saturating_sub(leeway) >= self.exp)
+        let now = now.unix_timestamp();
+        !self.too_early(now, leeway) && !self.expired(now, leeway)
+    }
+
+    /// Whether `now` (Unix seconds) is before `nbf`, `iat` or `auth_time`,
+    /// even with the leeway. Saturating: a time claim at `i64::MAX` or
+    /// `MIN` is an ordinary rejection, never an overflow.
+    #[inline]
+    fn too_early(&self, now: i64, leeway: i64) -> bool {
+        let latest = now.saturating_add(leeway);
+        self.nbf.is_some_and(|nbf| latest < nbf) || self.iat > latest || self.auth_time > latest
+    }
+
+    /// Whether the token has expired at `now` (Unix seconds), even with
+    /// the leeway.
+    #[inline]
+    fn expired(&self, now: i64, leeway: i64) -> bool {
+        now.saturating_sub(leeway) >= self.exp
     }
 }
 
@@ -382,11 +394,8 @@ impl RawClaims<'_> {
             exp,
         };
 
-        // Saturating: `exp` or `nbf` at i64::MAX or MIN must be an ordinary
-        // rejection, never an overflow.
         let now_s = now.unix_timestamp();
-        let latest = now_s.saturating_add(validation.leeway);
-        if self.nbf.is_some_and(|nbf| latest < nbf) || iat > latest || auth_time > latest {
+        if times.too_early(now_s, validation.leeway) {
             return Err(Rejection::Claims);
         }
         if iat > exp {
@@ -421,7 +430,7 @@ impl RawClaims<'_> {
             custom: self.custom,
             times,
         }));
-        if now_s.saturating_sub(validation.leeway) >= exp {
+        if times.expired(now_s, validation.leeway) {
             Ok(Checked::Expired(verified))
         } else {
             Ok(Checked::Valid(verified))
