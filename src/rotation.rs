@@ -296,6 +296,12 @@ pub(crate) fn burned(
     })
 }
 
+/// Whether the record is a live session at `now`: neither expired nor
+/// [burned](burned).
+pub(crate) fn is_live(record: &SessionRecord, now: OffsetDateTime) -> bool {
+    !record.is_expired(now) && !is_burned(record)
+}
+
 /// Whether the record is [burned](burned): the tombstone of a session
 /// revoked for a theft, not a live one.
 pub(crate) fn is_burned(record: &SessionRecord) -> bool {

@@ -19,7 +19,7 @@ use crate::log::log_debug;
 use crate::random;
 use crate::record::{RotationNonce, SessionHandle, SessionRecord};
 use crate::refresh_token::RefreshSecret;
-use crate::rotation::is_burned;
+use crate::rotation::is_live;
 use crate::store::SessionStore;
 
 /// Longest user id accepted, in bytes.
@@ -212,7 +212,7 @@ impl<S: SessionStore> SessionManager<S> {
         let old = store
             .load(&request.old)
             .await?
-            .filter(|r| !r.is_expired(now) && !is_burned(r))
+            .filter(|r| is_live(r, now))
             .ok_or(SessionError::NotFound)?;
         let (auth_time, absolute_expires_at) = if request.reauthenticated {
             (now, now.saturating_add(self.inner.config.absolute_ttl))
@@ -287,7 +287,7 @@ impl<S: SessionStore> SessionManager<S> {
                     return Ok(());
                 }
                 // Rotated meanwhile: retire the newer record.
-                (Ok(Some(found)), None) if !found.is_expired(now) && !is_burned(&found) => {
+                (Ok(Some(found)), None) if is_live(&found, now) => {
                     current = found;
                 }
                 (Ok(_), None) => return Err(SessionError::NotFound),

@@ -5,12 +5,11 @@ use serde::Serialize;
 
 use super::create::claims_object;
 use super::state::{MAX_ROUNDS, ROUNDS_EXHAUSTED, SessionInfo, SessionManager};
-use crate::access_token::{self, Expiry};
 use crate::error::{Rejection, SessionError, StoreError, VerifyError};
 use crate::events::{RevokeReason, SessionEvent};
 use crate::log::log_debug;
 use crate::record::{SessionHandle, SessionRecord};
-use crate::rotation::{accepts_generation, is_burned};
+use crate::rotation::{accepts_generation, is_burned, is_live};
 use crate::store::SessionStore;
 
 impl<S: SessionStore> SessionManager<S> {
@@ -23,19 +22,28 @@ impl<S: SessionStore> SessionManager<S> {
     /// # Errors
     /// [`SessionError::Store`].
     pub async fn revoke(&self, handle: &SessionHandle) -> Result<bool, SessionError> {
-        let store = &self.inner.store;
+        let found = self.inner.store.load(handle).await?;
+        self.revoke_found(handle, found.as_ref()).await
+    }
+
+    /// [`revoke`](Self::revoke) with the session's record as just loaded.
+    async fn revoke_found(
+        &self,
+        handle: &SessionHandle,
+        found: Option<&SessionRecord>,
+    ) -> Result<bool, SessionError> {
         // A session already revoked for a theft keeps its tombstone (later
         // tokens of it are told why it ended), and a revocation of the
         // user's other sessions it still owes is done now.
-        if let Some(record) = store.load(handle).await?
-            && is_burned(&record)
+        if let Some(record) = found
+            && is_burned(record)
         {
-            if let Some(e) = self.finish_pending_revoke_all(&record).await {
+            if let Some(e) = self.finish_pending_revoke_all(record).await {
                 return Err(e.into());
             }
             return Ok(true);
         }
-        let existed = store.delete(handle).await?;
+        let existed = self.inner.store.delete(handle).await?;
         if existed {
             log_debug!(session = %handle, "session revoked");
             self.emit(SessionEvent::Revoked {
@@ -67,7 +75,7 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn sessions_for_user(&self, user_id: &str) -> Result<Vec<SessionInfo>, SessionError> {
         let now = self.now();
         let mut records = self.inner.store.list_by_user(user_id).await?;
-        records.retain(|r| !r.is_expired(now) && !is_burned(r) && r.user_id == user_id);
+        records.retain(|r| is_live(r, now) && r.user_id == user_id);
         records.sort_by_key(|r| (r.created_at, r.handle));
         Ok(records.into_iter().map(SessionInfo::from).collect())
     }
@@ -86,7 +94,7 @@ impl<S: SessionStore> SessionManager<S> {
             .store
             .load(handle)
             .await?
-            .filter(|r| !r.is_expired(now) && !is_burned(r))
+            .filter(|r| is_live(r, now))
             .map(SessionInfo::from))
     }
 
@@ -131,11 +139,7 @@ impl<S: SessionStore> SessionManager<S> {
         let store = &self.inner.store;
         for _ in 0..MAX_ROUNDS {
             let now = self.now();
-            let Some(mut record) = store
-                .load(handle)
-                .await?
-                .filter(|r| !r.is_expired(now) && !is_burned(r))
-            else {
+            let Some(mut record) = store.load(handle).await?.filter(|r| is_live(r, now)) else {
                 return Err(SessionError::NotFound);
             };
             let expected = record.version;
@@ -197,32 +201,29 @@ impl<S: SessionStore> SessionManager<S> {
         &self,
         access_token: &str,
     ) -> Result<Option<SessionHandle>, SessionError> {
-        let inner = &self.inner;
-        let verified = access_token::verify(
-            &inner.keys,
-            access_token,
-            self.now(),
-            &inner.validation,
-            Expiry::Ignore,
-        )
-        .map_err(|e| match e {
-            VerifyError::Unauthorized(r) => SessionError::Unauthorized(r),
-            _ => SessionError::Unauthorized(Rejection::Malformed),
-        })?;
+        let verified = self
+            .dangerous()
+            .verify_ignoring_expiry(access_token)
+            .map_err(|e| match e {
+                VerifyError::Unauthorized(r) => SessionError::Unauthorized(r),
+                _ => SessionError::Unauthorized(Rejection::Malformed),
+            })?;
         let handle = verified.session_handle();
-        let Some(record) = inner.store.load(&handle).await? else {
+        let Some(record) = self.inner.store.load(&handle).await? else {
             return Ok(None);
         };
-        if is_burned(&record) {
-            // Already revoked, for a theft: nothing of it to check.
-            return Ok(self.revoke(&handle).await?.then_some(handle));
+        // A tombstone (already revoked, for a theft) has nothing to check.
+        if !is_burned(&record) {
+            if record.user_id != verified.user_id() {
+                return Err(SessionError::Unauthorized(Rejection::SessionNotFound));
+            }
+            if !accepts_generation(&record, verified.generation()) {
+                return Err(SessionError::Unauthorized(Rejection::StaleGeneration));
+            }
         }
-        if record.user_id != verified.user_id() {
-            return Err(SessionError::Unauthorized(Rejection::SessionNotFound));
-        }
-        if !accepts_generation(&record, verified.generation()) {
-            return Err(SessionError::Unauthorized(Rejection::StaleGeneration));
-        }
-        Ok(self.revoke(&handle).await?.then_some(handle))
+        Ok(self
+            .revoke_found(&handle, Some(&record))
+            .await?
+            .then_some(handle))
     }
 }
