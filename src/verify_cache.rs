@@ -382,15 +382,18 @@ mod tests {
             cache.verify(&keys, &t, until, &validation()),
             Err(VerifyError::Unauthorized(Rejection::UnknownKey))
         ));
-        // The same keys in a new key set (a verifier's new JWKS): entries
-        // of the old set are not answered, even for a key that stayed.
+        // A new key set (a verifier's new JWKS) with a key of the same kid,
+        // and so the same header, but another secret: the entry verified
+        // by the old set is not answered; the token is verified in full,
+        // and its signature fails.
         let current = token(&key("new"), "bob", 600);
         cache.verify(&keys, &current, at(0), &validation()).unwrap();
         cache.verify(&keys, &current, at(0), &validation()).unwrap();
-        let without = KeySet::new(key("other"), vec![]).unwrap();
+        let replaced = SigningKey::hs256("new", &[0x43; 32]).unwrap();
+        let replaced = KeySet::new(replaced, vec![]).unwrap();
         assert!(matches!(
-            cache.verify(&without, &current, at(1), &validation()),
-            Err(VerifyError::Unauthorized(Rejection::UnknownKey))
+            cache.verify(&replaced, &current, at(1), &validation()),
+            Err(VerifyError::Unauthorized(Rejection::Signature))
         ));
     }
 

@@ -528,6 +528,11 @@ async fn check_lineages(
 async fn local_cluster(label: &str) -> Option<(RedisStore, common::Cleanup)> {
     let nodes = common::cluster_nodes();
     if !nodes.iter().all(|n| n.contains("127.0.0.1")) {
+        assert!(
+            !common::services_required(),
+            "REDIS_CLUSTER_NODES names nodes other than 127.0.0.1, and these tests stop and \
+             restart the local cluster's processes (SESSIONKIT_REQUIRE_SERVICES=1)"
+        );
         println!("skipped: these tests stop and restart the local cluster's processes");
         return None;
     }

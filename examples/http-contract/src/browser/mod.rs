@@ -253,24 +253,24 @@ async fn two_tabs(world: &Running, first: &Client, base: &str) -> Result<(), Box
     first.switch_to_window(tab_two.clone()).await?;
     first.goto(base).await?;
     logged_in_as(first, "alice").await?;
-    let lead_ms = (ACCESS_TTL_SECS + 2) * 1000;
-    let at = first
-        .execute(&format!("return Date.now() + {lead_ms};"), vec![])
-        .await?;
-    let fire_at = Instant::now() + StdDuration::from_millis(lead_ms);
-    let schedule = "window.skDone = false; \
-         setTimeout(() => window.skCheck().then(() => { window.skDone = true; }), \
-         arguments[0] - Date.now()); return true;";
-    first.execute(schedule, vec![at.clone()]).await?;
-    first.switch_to_window(tab_one.clone()).await?;
-    first.execute(schedule, vec![at]).await?;
-    tokio::time::sleep_until((fire_at - StdDuration::from_millis(600)).into()).await;
+    // Nothing refreshes until the tabs are told to (the page and the
+    // client have no timers of their own).
     let generation = world
         .live_sessions("alice")
         .await
         .first()
         .map(|s| s.generation)
         .ok_or("no session before the tabs fire")?;
+    let lead_ms = (ACCESS_TTL_SECS + 2) * 1000;
+    let at = first
+        .execute(&format!("return Date.now() + {lead_ms};"), vec![])
+        .await?;
+    let schedule = "window.skDone = false; \
+         setTimeout(() => window.skCheck().then(() => { window.skDone = true; }), \
+         arguments[0] - Date.now()); return true;";
+    first.execute(schedule, vec![at.clone()]).await?;
+    first.switch_to_window(tab_one.clone()).await?;
+    first.execute(schedule, vec![at]).await?;
     wait_until(first, "window.skDone === true").await?;
     let sessions = world.live_sessions("alice").await;
     ensure(

@@ -34,7 +34,7 @@ pub(crate) fn cluster_nodes() -> Vec<String> {
     }
 }
 
-fn services_required() -> bool {
+pub(crate) fn services_required() -> bool {
     std::env::var("SESSIONKIT_REQUIRE_SERVICES").as_deref() == Ok("1")
 }
 
