@@ -92,21 +92,7 @@ pub trait SessionStore: Send + Sync + 'static {
         max_per_user: usize,
     ) -> Result<Vec<SessionHandle>, StoreError> {
         self.insert(record).await?;
-        let Ok(mut records) = self.list_by_user(&record.user_id).await else {
-            return Ok(Vec::new());
-        };
-        records.retain(|r| r.handle != record.handle && r.user_id == record.user_id);
-        records.sort_by_key(|r| (r.created_at, r.handle));
-        let excess = (records.len() + 1).saturating_sub(max_per_user.max(1));
-        let mut deleted = Vec::with_capacity(excess);
-        for old in records.iter().take(excess) {
-            match self.delete(&old.handle).await {
-                Ok(true) => deleted.push(old.handle),
-                Ok(false) => {}
-                Err(_) => break,
-            }
-        }
-        Ok(deleted)
+        Ok(evict_beyond_limit(self, record, max_per_user).await)
     }
 
     /// Loads a record by handle, `None` if there is none.
@@ -229,6 +215,36 @@ pub trait SessionStore: Send + Sync + 'static {
             Ok(RotateOutcome::Unchanged(Some(record)))
         }
     }
+}
+
+/// After `record` was inserted, revokes its user's oldest other sessions
+/// beyond `max_per_user` (at least 1: the new one stays), oldest first, and
+/// returns their handles: the limit as
+/// [`SessionStore::insert_capped`]'s default applies it, with
+/// [`list_by_user`](SessionStore::list_by_user) then
+/// [`delete`](SessionStore::delete). Not atomic; a failure stops it
+/// silently (the next create catches up). For a store that overrides
+/// `insert_capped` and falls back to the default's way in some cases.
+pub async fn evict_beyond_limit<S: SessionStore + ?Sized>(
+    store: &S,
+    record: &SessionRecord,
+    max_per_user: usize,
+) -> Vec<SessionHandle> {
+    let Ok(mut records) = store.list_by_user(&record.user_id).await else {
+        return Vec::new();
+    };
+    records.retain(|r| r.handle != record.handle && r.user_id == record.user_id);
+    records.sort_by_key(|r| (r.created_at, r.handle));
+    let excess = (records.len() + 1).saturating_sub(max_per_user.max(1));
+    let mut deleted = Vec::with_capacity(excess);
+    for old in records.iter().take(excess) {
+        match store.delete(&old.handle).await {
+            Ok(true) => deleted.push(old.handle),
+            Ok(false) => {}
+            Err(_) => break,
+        }
+    }
+    deleted
 }
 
 #[async_trait::async_trait]

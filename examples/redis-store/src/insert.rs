@@ -2,10 +2,10 @@
 //! or twice at the limit (see [`scripts::INSERT`]).
 
 use sessionkit::SessionHandle;
-use sessionkit::store::{SessionRecord, SessionStore, StoreError};
+use sessionkit::store::{SessionRecord, StoreError, evict_beyond_limit};
 
 use crate::codec;
-use crate::keys::{handle_of_member, hex, member};
+use crate::keys::{handle_of_member, member};
 use crate::ops::{Contention, MAX_ATTEMPTS, millis};
 use crate::placement::bucket_of_handle;
 use crate::scripts;
@@ -42,7 +42,7 @@ impl RedisStore {
         op: &str,
     ) -> Result<Vec<SessionHandle>, StoreError> {
         let placement = self.placement().await?;
-        let user_hex = hex(record.user_id.as_bytes());
+        let user_hex = hex::encode(record.user_id.as_bytes());
         let user_bucket = placement.bucket(&record.user_id);
         if user_bucket != bucket_of_handle(&record.handle) {
             return self
@@ -65,7 +65,7 @@ impl RedisStore {
                         self.insert_script(record, &user_hex, Some(user_bucket), 0, &[], op)
                             .await
                             .and_then(|outcome| inserted_or_exists(&outcome))?;
-                        return Ok(self.evict_beyond(record, max).await);
+                        return Ok(evict_beyond_limit(self, record, max).await);
                     }
                     declared = members;
                 }
@@ -107,27 +107,7 @@ impl RedisStore {
         if max == 0 {
             return Ok(Vec::new());
         }
-        Ok(self.evict_beyond(record, max).await)
-    }
-
-    /// The limit as the trait's default applies it: list, then delete the
-    /// oldest beyond it. Not atomic; failures stop it silently.
-    async fn evict_beyond(&self, record: &SessionRecord, max: usize) -> Vec<SessionHandle> {
-        let Ok(mut records) = self.list_by_user(&record.user_id).await else {
-            return Vec::new();
-        };
-        records.retain(|r| r.handle != record.handle && r.user_id == record.user_id);
-        records.sort_by_key(|r| (r.created_at, r.handle));
-        let excess = (records.len() + 1).saturating_sub(max.max(1));
-        let mut deleted = Vec::with_capacity(excess);
-        for old in records.iter().take(excess) {
-            match self.delete(&old.handle).await {
-                Ok(true) => deleted.push(old.handle),
-                Ok(false) => {}
-                Err(_) => break,
-            }
-        }
-        deleted
+        Ok(evict_beyond_limit(self, record, max).await)
     }
 
     /// One run of [`scripts::INSERT`]; `user_bucket` is given when the

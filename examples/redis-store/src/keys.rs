@@ -1,8 +1,6 @@
 //! The key layout: every name the store writes, derived from one prefix and
 //! the bucket (hash slot) of the session or user it belongs to.
 
-use std::fmt::Write as _;
-
 use sessionkit::SessionHandle;
 
 use crate::placement::{bucket_of_handle, hash_tag};
@@ -63,31 +61,14 @@ impl Keys {
 /// A handle as a member of the sorted sets: the hex of its 18 bytes, so
 /// that members of equal score sort as handles do (byte order).
 pub(crate) fn member(handle: &SessionHandle) -> String {
-    hex(handle.as_bytes())
+    hex::encode(handle.as_bytes())
 }
 
 /// The handle a [`member`] names, if it is one.
 pub(crate) fn handle_of_member(member: &str) -> Option<SessionHandle> {
-    let bytes = member.as_bytes();
-    if bytes.len() != 2 * SessionHandle::LEN {
-        return None;
-    }
     let mut out = [0u8; SessionHandle::LEN];
-    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let text = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(text, 16).ok()?;
-    }
+    hex::decode_to_slice(member, &mut out).ok()?;
     Some(SessionHandle::from_bytes(out))
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -97,10 +78,10 @@ mod tests {
 
     #[test]
     fn user_ids_cannot_collide_or_inject() {
-        assert_eq!(hex("a:b*".as_bytes()), "613a622a");
-        assert_ne!(hex(b"ab"), hex(b"a"));
-        assert_eq!(hex("é".as_bytes()), "c3a9");
-        assert!(!hex(b"{x}").contains('{'));
+        assert_eq!(hex::encode("a:b*".as_bytes()), "613a622a");
+        assert_ne!(hex::encode(b"ab"), hex::encode(b"a"));
+        assert_eq!(hex::encode("é".as_bytes()), "c3a9");
+        assert!(!hex::encode(b"{x}").contains('{'));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sessionkit::store::{RotateOutcome, Rotation, SessionRecord, SessionStore, St
 use time::OffsetDateTime;
 
 use crate::codec::{self, CorruptRecord, assemble, assemble_for, encode_bytes, number};
-use crate::keys::{handle_of_member, hex, member};
+use crate::keys::{handle_of_member, member};
 use crate::placement::bucket_of_handle;
 use crate::scripts::{self, RECORD_FIELDS};
 use crate::store::RedisStore;
@@ -113,7 +113,7 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let placement = self.placement().await?;
         let fields = codec::encode(record, self.max_record_bytes)?;
-        let user_hex = hex(record.user_id.as_bytes());
+        let user_hex = hex::encode(record.user_id.as_bytes());
         let bucket = bucket_of_handle(&record.handle);
         let user_bucket = placement.bucket(&record.user_id);
         let index = self.keys.user(user_bucket, &user_hex);
@@ -271,7 +271,7 @@ impl SessionStore for RedisStore {
     /// sessions it names (again if the index changed in between).
     async fn list_by_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         let user_bucket = self.placement().await?.bucket(user_id);
-        let user_hex = hex(user_id.as_bytes());
+        let user_hex = hex::encode(user_id.as_bytes());
         let index = self.keys.user(user_bucket, &user_hex);
         for _ in 0..MAX_ATTEMPTS {
             let (members, positions, keys) = self.read_index(&index, user_bucket, 2).await?;
@@ -320,7 +320,7 @@ impl SessionStore for RedisStore {
         keep: Option<&SessionHandle>,
     ) -> Result<u64, StoreError> {
         let user_bucket = self.placement().await?.bucket(user_id);
-        let user_hex = hex(user_id.as_bytes());
+        let user_hex = hex::encode(user_id.as_bytes());
         let index = self.keys.user(user_bucket, &user_hex);
         let keep = keep.map(member).unwrap_or_default();
         for _ in 0..MAX_ATTEMPTS {
@@ -398,19 +398,7 @@ pub(crate) fn millis(t: OffsetDateTime) -> i64 {
 
 /// A user id from its hex form, if it is one.
 pub(crate) fn unhex(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    let raw: Option<Vec<u8>> = bytes
-        .chunks_exact(2)
-        .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|t| u8::from_str_radix(t, 16).ok())
-        })
-        .collect();
-    String::from_utf8(raw?).ok()
+    String::from_utf8(hex::decode(text).ok()?).ok()
 }
 
 /// Other writers changed one user's index every time it was read.
@@ -444,7 +432,7 @@ mod tests {
             std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).expect("random");
-        let prefix = format!("sessionkit-test:replay:{}", hex(&random));
+        let prefix = format!("sessionkit-test:replay:{}", hex::encode(random));
         match RedisStore::builder().prefix(prefix).connect(&url).await {
             Ok(store) => Some(store),
             Err(e) if std::env::var("SESSIONKIT_REQUIRE_SERVICES").as_deref() == Ok("1") => {

@@ -16,7 +16,7 @@ use redis::{FromRedisValue, RedisError, ScriptInvocation};
 use sessionkit::store::StoreError;
 
 use crate::connection::StoreConnection;
-use crate::keys::{Keys, hex};
+use crate::keys::Keys;
 use crate::placement::{PLACEMENT_KEY_LEN, PlacementKey};
 
 /// The key prefix used unless another is configured: `sessionkit`.
@@ -177,7 +177,7 @@ impl RedisStore {
         let mut fresh = [0u8; PLACEMENT_KEY_LEN];
         getrandom::fill(&mut fresh).map_err(|e| StoreError::backend(e.to_string()))?;
         let name = self.keys.placement_key();
-        let proposed = hex(&fresh);
+        let proposed = hex::encode(fresh);
         let existing: Option<String> = self
             .run(|mut conn| async move {
                 redis::cmd("SET")
@@ -193,16 +193,8 @@ impl RedisStore {
             return Ok(PlacementKey::new(&fresh));
         };
         let mut key = [0u8; PLACEMENT_KEY_LEN];
-        let bytes = existing.as_bytes();
-        if bytes.len() != 2 * PLACEMENT_KEY_LEN {
-            return Err(StoreError::backend(BadPlacementKey));
-        }
-        for (byte, pair) in key.iter_mut().zip(bytes.chunks_exact(2)) {
-            let text =
-                std::str::from_utf8(pair).map_err(|_| StoreError::backend(BadPlacementKey))?;
-            *byte =
-                u8::from_str_radix(text, 16).map_err(|_| StoreError::backend(BadPlacementKey))?;
-        }
+        hex::decode_to_slice(&existing, &mut key)
+            .map_err(|_| StoreError::backend(BadPlacementKey))?;
         Ok(PlacementKey::new(&key))
     }
 }
@@ -359,7 +351,7 @@ impl RedisStoreBuilder {
             max_record_bytes: self.max_record_bytes,
             placement: Arc::new(OnceLock::new()),
             op_ids: Arc::new(OpIds {
-                base: hex(&base),
+                base: hex::encode(base),
                 next: AtomicU64::new(0),
             }),
         })

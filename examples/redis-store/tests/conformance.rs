@@ -111,7 +111,7 @@ async fn session_and_user_keys_expire_with_the_session() {
     let session_key = common::find_key(&store, &format!(":{{*}}:s:{}", r.handle))
         .await
         .expect("session key");
-    let user_key = common::find_key(&store, &format!(":{{*}}:u:{}", common::hex("ttl-user")))
+    let user_key = common::find_key(&store, &format!(":{{*}}:u:{}", hex::encode("ttl-user")))
         .await
         .expect("user key");
     let expiry_ms = r.expires_at().unix_timestamp() * 1000;
@@ -202,8 +202,8 @@ async fn rotation_rewrites_only_its_fields_and_moves_every_expiry() {
     assert_eq!(at, expiry * 1000, "the session key's TTL moves");
     let member = format!(
         "{}{}",
-        common::hex_bytes(r.handle.as_bytes()),
-        common::hex("rotate-user")
+        hex::encode(r.handle.as_bytes()),
+        hex::encode("rotate-user")
     );
     let score: Option<f64> = conn.zscore(&index, &member).await.expect("ZSCORE");
     assert_eq!(score, Some(expiry as f64), "the expiry index moves");
@@ -268,7 +268,7 @@ async fn sessions_dropped_by_redis_leave_no_stale_index_entries() {
     let index = session_key.replace(&format!(":s:{}", live.handle), ":e");
     let user_key = session_key.replace(
         &format!(":s:{}", live.handle),
-        &format!(":u:{}", common::hex(user)),
+        &format!(":u:{}", hex::encode(user)),
     );
 
     // Expired by the server's clock at insert: nothing is written at all.

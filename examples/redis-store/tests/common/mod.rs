@@ -233,13 +233,3 @@ pub(crate) async fn find_key(store: &RedisStore, pattern: &str) -> Option<String
     assert!(found.len() <= 1, "several keys match {full}: {found:?}");
     found.pop()
 }
-
-/// Hex of a user id, as in the key names.
-pub(crate) fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hex of raw bytes.
-pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
