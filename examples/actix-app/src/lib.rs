@@ -21,30 +21,14 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::sync::mpsc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse, HttpServer};
-use app_common::{App, AppError, LoginError, PAGE, PAGE_CSP, RunningServer, Settings};
+use app_common::{App, AppError, PAGE, PAGE_CSP, RunningServer, Settings};
 use serde_json::json;
 use sessionkit_actix_web::{
-    Login, Session, SessionRejection, Sessions, Transport, method_not_allowed, no_store, not_found,
+    Login, Session, SessionRejection, Sessions, method_not_allowed, no_store, not_found,
 };
-
-/// The session configuration of the application: its manager, cookies and
-/// allowed origins, cookies or (with `X-Auth-Mode: header`) JSON, and the
-/// device in each entry of the session list.
-///
-/// # Errors
-/// An allowed origin that is not `scheme://host[:port]`.
-pub fn sessions(app: &App) -> Result<Sessions, AppError> {
-    Ok(Sessions::builder(app.manager().clone())
-        .csrf(app.csrf_policy()?)
-        .transport(Transport::Both)
-        .clock(app.clock())
-        .session_fields(|s| app_common::session_list_fields(&s.session_data))
-        .build()?)
-}
 
 /// The application's routes, for `actix_web::App::configure`: the page,
 /// login, `/api/me` and the session routes. Pair it with
@@ -87,7 +71,7 @@ pub fn routes(app: App, sessions: Sessions) -> impl FnOnce(&mut ServiceConfig) +
 /// started; [`AppError::Config`] for an invalid allowed origin.
 pub fn start(app: App, listener: TcpListener) -> Result<RunningServer, AppError> {
     let addr = listener.local_addr()?;
-    let sessions = sessions(&app)?;
+    let sessions: Sessions = app.sessions()?;
     let (ready, handle) = mpsc::channel::<std::io::Result<ServerHandle>>();
     let thread = std::thread::Builder::new()
         .name(format!("actix-app-{}", addr.port()))
@@ -126,7 +110,7 @@ pub async fn serve_from_env() -> Result<(), AppError> {
     let addr = settings.addr;
     let app = App::connect(settings).await?;
     let _maintenance = app.spawn_maintenance();
-    let sessions = sessions(&app)?;
+    let sessions: Sessions = app.sessions()?;
     let listener = TcpListener::bind(addr)?;
     println!("listening on http://{}", listener.local_addr()?);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -180,22 +164,13 @@ async fn login(
     let user_id = app
         .login_attempt(client, &body)
         .await
-        .map_err(login_error)?;
+        .map_err(|e| SessionRejection::from(e.refusal()))?;
     let device = app_common::session_data(login.user_agent());
     Ok(login
         .create(user_id)
         .session_data(device)
         .await?
         .into_response())
-}
-
-fn login_error(e: LoginError) -> SessionRejection {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let rejection = SessionRejection::new(status, e.error_code());
-    match e.retry_after_secs() {
-        Some(seconds) => rejection.retry_after(seconds),
-        None => rejection,
-    }
 }
 
 async fn me(session: Session) -> HttpResponse {

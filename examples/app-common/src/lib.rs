@@ -43,9 +43,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sessionkit::clock::{Clock, SystemClock};
 use sessionkit::store::{SessionStore, StoreError};
-use sessionkit::web::CsrfPolicy;
+use sessionkit::web::{CsrfPolicy, Refusal, SessionProtocol, SessionProtocolBuilder, Transport};
 use sessionkit::{Algorithm, ConfigError, MemoryStore, RefreshKey, SessionManager, SigningKey};
-use time::OffsetDateTime;
 
 pub use crate::device::describe_user_agent;
 pub use crate::limits::{LoginLimiter, LoginLimits, RateLimit};
@@ -109,6 +108,17 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// The answer, `{"error": code}` with its status (and `Retry-After`
+    /// when rate limited), which either integration's `SessionRejection`
+    /// is made from.
+    pub fn refusal(self) -> Refusal {
+        let refusal = Refusal::new(self.http_status(), self.error_code());
+        match self.retry_after_secs() {
+            Some(seconds) => refusal.retry_after(seconds),
+            None => refusal,
+        }
+    }
+
     /// 400, 429, 401 or 503.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -171,6 +181,7 @@ struct Inner {
     settings: Settings,
     manager: SessionManager<Store>,
     clock: Arc<dyn Clock>,
+    csrf: CsrfPolicy,
     users: Users,
     limiter: LoginLimiter,
 }
@@ -202,7 +213,7 @@ impl App {
     /// [`AppError::Config`] for a lifetime out of range, an invalid origin
     /// or no randomness for the keys; [`AppError::Hashing`].
     pub fn new(settings: Settings, store: Store, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
-        CsrfPolicy::new(&settings.origins)?;
+        let csrf = CsrfPolicy::new(&settings.origins)?;
         let manager = build_manager(&settings, store, Arc::clone(&clock))?;
         let users = Users::demo(settings.max_concurrent_hashes).map_err(|_| AppError::Hashing)?;
         let limiter = LoginLimiter::new(settings.login_limits);
@@ -211,6 +222,7 @@ impl App {
                 settings,
                 manager,
                 clock,
+                csrf,
                 users,
                 limiter,
             }),
@@ -228,16 +240,30 @@ impl App {
     }
 
     /// The clock the manager reads, for the integrations' cookie expiries.
-    pub fn clock(&self) -> SharedClock {
-        SharedClock(Arc::clone(&self.inner.clock))
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.clock)
     }
 
     /// The CSRF policy of the configured origins.
+    pub fn csrf_policy(&self) -> &CsrfPolicy {
+        &self.inner.csrf
+    }
+
+    /// The integration's configuration for this application, for either
+    /// integration (`sessionkit_axum::Sessions`,
+    /// `sessionkit_actix_web::Sessions`): cookies, or tokens in JSON with
+    /// `X-Auth-Mode: header`; the app's origins and clock; the device in
+    /// each entry of the session list.
     ///
     /// # Errors
-    /// Never in practice: [`App::new`] checked the origins.
-    pub fn csrf_policy(&self) -> Result<CsrfPolicy, ConfigError> {
-        CsrfPolicy::new(&self.inner.settings.origins)
+    /// [`AppError::Config`] for a configuration the protocol refuses.
+    pub fn sessions<T: From<SessionProtocol>>(&self) -> Result<T, AppError> {
+        Ok(SessionProtocolBuilder::<T>::new(self.manager().clone())
+            .csrf(self.csrf_policy().clone())
+            .transport(Transport::Both)
+            .clock(self.clock())
+            .session_fields(|s| session_list_fields(&s.session_data))
+            .build()?)
     }
 
     /// One login attempt from `client` with a JSON body
@@ -302,23 +328,6 @@ impl App {
     }
 }
 
-/// A clock shared between the manager and the integration's cookie
-/// expiries.
-#[derive(Clone)]
-pub struct SharedClock(Arc<dyn Clock>);
-
-impl std::fmt::Debug for SharedClock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("SharedClock").field(&self.0.now()).finish()
-    }
-}
-
-impl Clock for SharedClock {
-    fn now(&self) -> OffsetDateTime {
-        self.0.now()
-    }
-}
-
 /// Connects to the store the settings name (and creates the PostgreSQL
 /// table if it is missing).
 ///
@@ -362,7 +371,7 @@ pub fn build_manager(
         .refresh_idle_ttl(settings.refresh_idle_ttl)
         .grace(settings.grace)
         .leeway(settings.leeway)
-        .clock(SharedClock(clock))
+        .clock(clock)
         .build()
 }
 

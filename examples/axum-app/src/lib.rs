@@ -17,17 +17,16 @@
 
 use std::net::SocketAddr;
 
-use app_common::{App, AppError, LoginError, PAGE, PAGE_CSP, RunningServer, Settings};
+use app_common::{App, AppError, PAGE, PAGE_CSP, RunningServer, Settings};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRef, State};
-use axum::http::header::{CONTENT_SECURITY_POLICY, RETRY_AFTER};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::CONTENT_SECURITY_POLICY;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use sessionkit_axum::{
-    Login, Session, Sessions, Transport, error_response, method_not_allowed, no_store, not_found,
+    Login, Session, SessionRejection, Sessions, method_not_allowed, no_store, not_found,
 };
 
 /// What the handlers share.
@@ -43,27 +42,12 @@ impl FromRef<AppState> for Sessions {
     }
 }
 
-/// The integration's configuration for `app`: cookies by default, header
-/// mode on request, the app's origins and clock, and the device in the
-/// session list.
-///
-/// # Errors
-/// An invalid origin.
-pub fn sessions(app: &App) -> Result<Sessions, AppError> {
-    Ok(Sessions::builder(app.manager().clone())
-        .csrf(app.csrf_policy()?)
-        .transport(Transport::Both)
-        .clock(app.clock())
-        .session_fields(|s| app_common::session_list_fields(&s.session_data))
-        .build()?)
-}
-
 /// The application's routes.
 ///
 /// # Errors
-/// As [`sessions`].
+/// As [`App::sessions`].
 pub fn router(app: App) -> Result<Router, AppError> {
-    let sessions = sessions(&app)?;
+    let sessions: Sessions = app.sessions()?;
     Ok(Router::new()
         .route("/", get(page))
         .route("/auth/login", post(login))
@@ -135,17 +119,6 @@ async fn login(
                 .await
                 .into_response()
         }
-        Err(e) => login_error(e),
+        Err(e) => SessionRejection::from(e.refusal()).into_response(),
     }
-}
-
-fn login_error(e: LoginError) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = error_response(status, e.error_code());
-    if let Some(seconds) = e.retry_after_secs() {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
 }
