@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::access_token::{self, Expiry, Validation, Verified};
+use crate::access_token::{Validation, Verified};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DEFAULT_REFRESH_IDLE_TTL};
 use crate::error::{ConfigError, Rejection, VerifyError};
@@ -16,7 +16,7 @@ use crate::jwks::{
 };
 use crate::keys::{KeySet, VerifyingKey};
 use crate::log::log_warn;
-use crate::verify_cache::VerifyCache;
+use crate::verify_cache::{self, VerifyCache};
 
 /// Verifies access tokens with public keys only: for services that accept
 /// tokens an auth service issued and hold neither its store nor any secret.
@@ -102,16 +102,13 @@ impl Verifier {
 
     fn verify_at(&self, access_token: &str, now: OffsetDateTime) -> Result<Verified, VerifyError> {
         let keys = self.key_set();
-        match &self.inner.cache {
-            Some(cache) => cache.verify(&keys, access_token, now, &self.inner.validation),
-            None => access_token::verify(
-                &keys,
-                access_token,
-                now,
-                &self.inner.validation,
-                Expiry::Enforce,
-            ),
-        }
+        verify_cache::verify(
+            self.inner.cache.as_ref(),
+            &keys,
+            access_token,
+            now,
+            &self.inner.validation,
+        )
     }
 
     /// As [`verify`](Self::verify), but fetches the JWKS again from the
@@ -426,7 +423,7 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 keys: RwLock::new(Arc::new(keys)),
                 validation,
-                cache: (self.cache_capacity > 0).then(|| VerifyCache::new(self.cache_capacity)),
+                cache: verify_cache::optional(self.cache_capacity),
                 clock: self.clock,
                 source: self.source,
                 min_fetch_interval: self.min_fetch_interval,

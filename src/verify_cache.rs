@@ -69,6 +69,27 @@ struct Entry {
     key_set: u64,
 }
 
+/// A cache of `capacity` tokens, or none for 0 (the builders' setting).
+pub(crate) fn optional(capacity: usize) -> Option<VerifyCache> {
+    (capacity > 0).then(|| VerifyCache::new(capacity))
+}
+
+/// Stateless verification ([`Expiry::Enforce`](access_token::Expiry::Enforce)),
+/// through `cache` when there is one.
+#[inline]
+pub(crate) fn verify(
+    cache: Option<&VerifyCache>,
+    keys: &KeySet,
+    token: &str,
+    now: OffsetDateTime,
+    validation: &Validation,
+) -> Result<Verified, VerifyError> {
+    match cache {
+        Some(cache) => cache.verify(keys, token, now, validation),
+        None => access_token::verify(keys, token, now, validation, access_token::Expiry::Enforce),
+    }
+}
+
 impl VerifyCache {
     /// A cache of at most `capacity` tokens.
     pub(crate) fn new(capacity: usize) -> Self {

@@ -15,7 +15,7 @@ use crate::events::EventHook;
 use crate::keys::{KeySet, SigningKey};
 use crate::refresh_token::{RefreshKey, RefreshKeys};
 use crate::store::SessionStore;
-use crate::verify_cache::VerifyCache;
+use crate::verify_cache;
 
 /// Builds a [`SessionManager`]. Every setting has a secure default except
 /// the keys, which must be given.
@@ -265,7 +265,7 @@ impl<S: SessionStore> SessionManagerBuilder<S> {
                 refresh_keys,
                 config,
                 validation,
-                cache: (self.cache_capacity > 0).then(|| VerifyCache::new(self.cache_capacity)),
+                cache: verify_cache::optional(self.cache_capacity),
                 clock: self.clock,
                 hook: self.hook,
             }),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::access_token::{self, AccessToken, Claims, Expiry, Validation, Verified};
+use crate::access_token::{self, AccessToken, Claims, Validation, Verified};
 use crate::clock::{Clock, whole_seconds};
 use crate::config::Config;
 use crate::error::{Rejection, VerifyError};
@@ -18,7 +18,7 @@ use crate::record::{SessionHandle, SessionRecord};
 use crate::refresh_token::{RefreshKeys, RefreshSecret, RefreshToken};
 use crate::rotation::{accepts_generation, is_burned};
 use crate::store::SessionStore;
-use crate::verify_cache::VerifyCache;
+use crate::verify_cache::{self, VerifyCache};
 
 /// How many times an operation that writes with a compare-and-swap (a
 /// refresh, an update) reads and tries again after another writer got in
@@ -217,16 +217,13 @@ impl<S: SessionStore> SessionManager<S> {
     /// expired; [`VerifyError::Unauthorized`] for anything else.
     pub fn verify(&self, access_token: &str) -> Result<Verified, VerifyError> {
         let inner = &self.inner;
-        match &inner.cache {
-            Some(cache) => cache.verify(&inner.keys, access_token, self.now(), &inner.validation),
-            None => access_token::verify(
-                &inner.keys,
-                access_token,
-                self.now(),
-                &inner.validation,
-                Expiry::Enforce,
-            ),
-        }
+        verify_cache::verify(
+            inner.cache.as_ref(),
+            &inner.keys,
+            access_token,
+            self.now(),
+            &inner.validation,
+        )
     }
 
     /// Verifies an access token, then checks with the store that its
