@@ -144,20 +144,11 @@ impl SessionProtocol {
     /// genuine; it would otherwise linger in the session list with nobody
     /// able to use it.
     async fn revoke_previous(&self, request: &LoginRequest) -> Result<(), Refusal> {
-        let engine = self.engine()?;
-        if let Some(token) = &request.refresh_cookie {
-            match engine.revoke_with_refresh_token(token).await {
-                Ok(_) => return Ok(()),
-                Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(token) = &request.access_cookie {
-            match engine.revoke_with_access_token(token).await {
-                Ok(_) | Err(SessionError::Unauthorized(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        self.revoke_by_tokens(
+            request.refresh_cookie.as_deref(),
+            request.access_cookie.as_deref(),
+        )
+        .await
+        .map(|_| ())
     }
 }

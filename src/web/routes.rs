@@ -81,7 +81,8 @@ impl SessionProtocol {
         headers: &impl RequestHeaders,
         body: &[u8],
     ) -> Result<bool, Refusal> {
-        let engine = self.engine()?;
+        // A verify-only configuration cannot log out: said before anything.
+        self.engine()?;
         let unauthorized = || self.clearing(Refusal::unauthorized());
         let bearer = self.transport() != Transport::Cookies && headers.contains("authorization");
         // A request with `Authorization` (or in header mode) is
@@ -104,19 +105,35 @@ impl SessionProtocol {
             let refresh = self.refresh_cookie(headers).ok().map(str::to_owned);
             (refresh, access.ok())
         };
+        self.revoke_by_tokens(refresh.as_deref(), access)
+            .await?
+            .ok_or_else(unauthorized)
+    }
+
+    /// Revokes the session of the first genuine token of the two, the
+    /// refresh token first. `None` when neither is genuine; otherwise
+    /// whether a session was revoked (it may have ended already).
+    pub(super) async fn revoke_by_tokens(
+        &self,
+        refresh: Option<&str>,
+        access: Option<&str>,
+    ) -> Result<Option<bool>, Refusal> {
+        let engine = self.engine()?;
         if let Some(token) = refresh {
-            match engine.revoke_with_refresh_token(&token).await {
-                Ok(revoked) => return Ok(revoked.is_some()),
+            match engine.revoke_with_refresh_token(token).await {
+                Ok(revoked) => return Ok(Some(revoked.is_some())),
                 Err(SessionError::Unauthorized(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        let token = access.ok_or_else(unauthorized)?;
-        match engine.revoke_with_access_token(token).await {
-            Ok(revoked) => Ok(revoked.is_some()),
-            Err(SessionError::Unauthorized(_)) => Err(unauthorized()),
-            Err(e) => Err(e.into()),
+        if let Some(token) = access {
+            match engine.revoke_with_access_token(token).await {
+                Ok(revoked) => return Ok(Some(revoked.is_some())),
+                Err(SessionError::Unauthorized(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        Ok(None)
     }
 
     /// `POST {logout_all}`: revokes every session of the caller (strictly
