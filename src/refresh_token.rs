@@ -380,11 +380,17 @@ mod tests {
     /// dropped, and the raw secret cannot be copied by `clone`.
     #[test]
     fn sec_49_secrets_and_tokens_are_wiped_on_drop() {
+        // These markers are declarations, written beside each type's
+        // wiping `Drop` (or its `Zeroizing` field): they keep the promise
+        // visible and fail to compile if a type loses it by name.
         zeroize_on_drop::<RefreshSecret>();
         zeroize_on_drop::<RefreshToken>();
         zeroize_on_drop::<RefreshKey>();
         zeroize_on_drop::<crate::AccessToken>();
         zeroize_on_drop::<crate::SigningKey>();
+        // A token's text is held in a `Zeroizing` string, which wipes it.
+        let token = RefreshToken::from_string("skr_text".to_owned());
+        let _: &Zeroizing<String> = &token.0;
         // The keys' HMAC-SHA256 states (and every state cloned from them)
         // are two SHA-256 cores and a block buffer; `Hmac` carries no
         // marker of its own, so the parts are checked: each wipes itself

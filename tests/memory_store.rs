@@ -1,6 +1,8 @@
 //! The store conformance, instance, fault and history suites, run against
 //! the in-memory store.
 
+#![cfg(test)]
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,10 +24,7 @@ async fn memory_store_passes_the_conformance_suite() {
 /// what separate instances keep apart). Racing refreshes on threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_passes_the_instance_suite_on_threads() {
-    let spawn: Spawn = Arc::new(|task| {
-        let handle = tokio::spawn(task);
-        Box::pin(async move { handle.await.expect("refresh panicked") })
-    });
+    let spawn = tokio_spawn();
     run_instance_suite_with(shared_pair, spawn).await;
 }
 
@@ -76,10 +75,7 @@ async fn sec_24_memory_store_passes_the_fault_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sec_20_memory_store_histories_are_linearizable_on_threads() {
     let started = Instant::now();
-    let spawn: Spawn = Arc::new(|task| {
-        let handle = tokio::spawn(task);
-        Box::pin(async move { handle.await.expect("participant panicked") })
-    });
+    let spawn = tokio_spawn();
     let report = run_history_suite_with(|| async { MemoryStore::new() }, 10_000, spawn).await;
     assert!(report.operations >= 10_000);
     println!("history suite (threads) took {:?}", started.elapsed());
@@ -137,4 +133,12 @@ async fn history_suite_catches_a_store_that_forks_lineages() {
         .await
         .expect_err("a forking store must fail the history suite");
     assert!(err.is_panic());
+}
+
+/// Runs each task the suites hand over as a tokio task.
+fn tokio_spawn() -> Spawn {
+    Arc::new(|task| {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("task panicked") })
+    })
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use serde_json::json;
 use sessionkit::clock::ManualClock;
@@ -25,6 +25,19 @@ async fn no_hang<T>(what: &str, f: impl Future<Output = T>) -> T {
     tokio::time::timeout(HANG, f)
         .await
         .unwrap_or_else(|_| panic!("{what} hung for {HANG:?}"))
+}
+
+/// `f`, which must end (with whatever answer) within `bound`, plus five
+/// seconds for a busy machine.
+async fn within<T>(what: &str, bound: StdDuration, f: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = no_hang(what, f).await;
+    let took = started.elapsed();
+    assert!(
+        took < bound + StdDuration::from_secs(5),
+        "{what} took {took:?} against a bound of {bound:?}"
+    );
+    out
 }
 
 async fn terminate(admin: &PgPool, application_name: &str) -> u64 {
@@ -134,22 +147,30 @@ async fn after_a_lost_connection_writes_get_live_connections() {
 
 #[tokio::test]
 async fn unreachable_server_fails_within_the_bound() {
+    let bound = StdDuration::from_millis(500);
     let builder = PostgresStore::builder()
-        .timeout(StdDuration::from_millis(500))
+        .timeout(bound)
         .expect("valid timeout");
     let url = "postgres://postgres@127.0.0.1:1/test";
-    match no_hang("connect to a closed port", builder.clone().connect(url)).await {
+    match within(
+        "connect to a closed port",
+        bound,
+        builder.clone().connect(url),
+    )
+    .await
+    {
         Err(StoreError::Backend(_) | StoreError::Timeout) => {}
         other => panic!("expected Backend or Timeout, got {other:?}"),
     }
     let lazy = builder.connect_lazy(url).expect("valid url");
     let h = sample_record("nobody").handle;
-    match no_hang("load from a closed port", lazy.load(&h)).await {
+    match within("load from a closed port", bound, lazy.load(&h)).await {
         Err(StoreError::Backend(_) | StoreError::Timeout) => {}
         other => panic!("expected Backend or Timeout, got {other:?}"),
     }
-    match no_hang(
+    match within(
         "insert to a closed port",
+        bound,
         lazy.insert(&sample_record("nobody")),
     )
     .await
