@@ -26,6 +26,23 @@ impl<S: SessionStore> SessionManager<S> {
         self.revoke_found(handle, found.as_ref()).await
     }
 
+    /// Revokes the live session `handle` if it belongs to `user_id` (a
+    /// user ending one of their own sessions), with one read of the store.
+    /// Whether it was revoked.
+    pub(crate) async fn revoke_if_owned(
+        &self,
+        handle: &SessionHandle,
+        user_id: &str,
+    ) -> Result<bool, SessionError> {
+        let found = self.inner.store.load(handle).await?;
+        match found {
+            Some(record) if is_live(&record, self.now()) && record.user_id == user_id => {
+                self.revoke_found(handle, Some(&record)).await
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// [`revoke`](Self::revoke) with the session's record as just loaded.
     async fn revoke_found(
         &self,

@@ -37,18 +37,17 @@ pub(crate) trait Engine: Send + Sync + 'static {
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionHandle>, SessionError>>;
-    fn revoke<'a>(&'a self, handle: &'a SessionHandle)
-    -> BoxFuture<'a, Result<bool, SessionError>>;
+    fn revoke_if_owned<'a>(
+        &'a self,
+        handle: &'a SessionHandle,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<bool, SessionError>>;
     fn revoke_all_for_user<'a>(&'a self, user: &'a str)
     -> BoxFuture<'a, Result<u64, SessionError>>;
     fn sessions_for_user<'a>(
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, SessionError>>;
-    fn session<'a>(
-        &'a self,
-        handle: &'a SessionHandle,
-    ) -> BoxFuture<'a, Result<Option<SessionInfo>, SessionError>>;
     fn jwks(&self) -> Jwks;
 }
 
@@ -93,11 +92,12 @@ impl<S: SessionStore> Engine for SessionManager<S> {
         Box::pin(SessionManager::revoke_with_access_token(self, token))
     }
 
-    fn revoke<'a>(
+    fn revoke_if_owned<'a>(
         &'a self,
         handle: &'a SessionHandle,
+        user: &'a str,
     ) -> BoxFuture<'a, Result<bool, SessionError>> {
-        Box::pin(SessionManager::revoke(self, handle))
+        Box::pin(SessionManager::revoke_if_owned(self, handle, user))
     }
 
     fn revoke_all_for_user<'a>(
@@ -112,13 +112,6 @@ impl<S: SessionStore> Engine for SessionManager<S> {
         user: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SessionInfo>, SessionError>> {
         Box::pin(SessionManager::sessions_for_user(self, user))
-    }
-
-    fn session<'a>(
-        &'a self,
-        handle: &'a SessionHandle,
-    ) -> BoxFuture<'a, Result<Option<SessionInfo>, SessionError>> {
-        Box::pin(SessionManager::session(self, handle))
     }
 
     fn jwks(&self) -> Jwks {

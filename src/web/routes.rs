@@ -209,11 +209,7 @@ impl SessionProtocol {
         let (caller, _) = self.verify_request_strict(method, headers).await?;
         let engine = self.engine()?;
         let handle: SessionHandle = handle.parse().map_err(|_| Refusal::not_found())?;
-        let owned = engine
-            .session(&handle)
-            .await?
-            .is_some_and(|s| s.user_id == caller.user_id());
-        if !owned || !engine.revoke(&handle).await? {
+        if !engine.revoke_if_owned(&handle, caller.user_id()).await? {
             return Err(Refusal::not_found());
         }
         let body = json!({ "revoked": 1 });
