@@ -48,7 +48,8 @@ pub(crate) fn verify(
     validation: &Validation,
     expiry: Expiry,
 ) -> Result<Verified, VerifyError> {
-    let checked = check(keys, token, now, validation).map_err(VerifyError::Unauthorized)?;
+    let checked = check_with(keys, token, now, validation, HeaderPath::Precomputed)
+        .map_err(VerifyError::Unauthorized)?;
     match checked {
         Checked::Expired(_) if expiry == Expiry::Enforce => Err(VerifyError::TryRefresh),
         Checked::Valid(verified) | Checked::Expired(verified) => Ok(verified),
@@ -57,15 +58,6 @@ pub(crate) fn verify(
 
 /// Every check, in an order where nothing from the payload is read before the
 /// signature verified, and expiry (the one soft failure) comes last.
-fn check(
-    keys: &KeySet,
-    token: &str,
-    now: OffsetDateTime,
-    validation: &Validation,
-) -> Result<Checked, Rejection> {
-    check_with(keys, token, now, validation, HeaderPath::Precomputed)
-}
-
 fn check_with(
     keys: &KeySet,
     token: &str,
