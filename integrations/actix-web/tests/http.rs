@@ -241,6 +241,18 @@ impl Harness {
         .await
     }
 
+    /// A login from a browser that sends `cookie`.
+    async fn login_with_cookie(&self, user: &str, cookie: impl Into<String>) -> Answer {
+        self.send(
+            TestRequest::post()
+                .uri("/auth/login")
+                .insert_header(("origin", ORIGIN))
+                .insert_header(("cookie", cookie.into()))
+                .set_payload(user.to_owned()),
+        )
+        .await
+    }
+
     /// A login with `X-Auth-Mode: header`: the tokens in the body.
     async fn login_in_header_mode(&self, user: &str) -> Answer {
         self.send(
@@ -398,40 +410,18 @@ async fn sec_08_login_revokes_the_session_the_browser_still_holds() {
     let h = Harness::new().await;
     let old = h.session("alice").await;
     // Logging in again (as anyone) from the same browser.
-    let answer = h
-        .send(
-            TestRequest::post()
-                .uri("/auth/login")
-                .insert_header(("origin", ORIGIN))
-                .insert_header(("cookie", old.auth()))
-                .set_payload("bob"),
-        )
-        .await;
+    let answer = h.login_with_cookie("bob", old.auth()).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(h.live("alice").await, 0);
     assert_eq!(h.live("bob").await, 1);
     // With the access cookie alone, too.
     let old = h.session("alice").await;
-    let answer = h
-        .send(
-            TestRequest::post()
-                .uri("/auth/login")
-                .insert_header(("origin", ORIGIN))
-                .insert_header(("cookie", old.access()))
-                .set_payload("alice"),
-        )
-        .await;
+    let answer = h.login_with_cookie("alice", old.access()).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(h.live("alice").await, 1);
     // A forged cookie revokes nothing, and does not stop the login.
     let answer = h
-        .send(
-            TestRequest::post()
-                .uri("/auth/login")
-                .insert_header(("origin", ORIGIN))
-                .insert_header(("cookie", format!("{REFRESH}=skr_forged; {ACCESS}=a.b.c")))
-                .set_payload("alice"),
-        )
+        .login_with_cookie("alice", format!("{REFRESH}=skr_forged; {ACCESS}=a.b.c"))
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(h.live("alice").await, 2);
